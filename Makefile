@@ -1,0 +1,44 @@
+# splitguard — make test | make bench | make lint | make format | make mpy
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help setup test bench lint format mpy clean
+
+help:
+	@echo "make test    set up .venv from pyproject.toml and run the whole test suite"
+	@echo "make bench   print the benchmark table (bench/)"
+	@echo "make lint    ruff check + format check"
+	@echo "make mpy     compile firmware/ to .mpy with mpy-cross into build/mpy"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+mpy: $(STAMP)
+	$(PY) -m host_tools.mpy build/mpy
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Host tools for splitguard: CLI, configuration checks, MicroPython VM runner, and more."""

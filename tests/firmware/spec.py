@@ -1,0 +1,45 @@
+"""Small assertion helpers for firmware tests that must also run inside the MicroPython VM.
+
+pytest's fixtures and `pytest.raises` do not exist in the VM, so firmware tests are plain
+functions with `assert` and these helpers.
+"""
+
+import sys
+
+MICROPYTHON = sys.implementation.name == "micropython"
+DATA_DIR = __file__.rsplit("/", 2)[0] + "/data"
+
+
+def raises(exc_type, fn, *args, **kwargs):
+    """Call fn and return the exception it raised; fail if it raised nothing or something else."""
+    try:
+        fn(*args, **kwargs)
+    except exc_type as exc:
+        return exc
+    raise AssertionError("%s did not raise %s" % (fn, exc_type.__name__))
+
+
+def close(actual, expected, tol):
+    """True when |actual - expected| <= tol (NaN is never close)."""
+    return abs(actual - expected) <= tol
+
+
+def read_csv_rows(name):
+    """Rows of tests/data/NAME as lists of strings, '#' comment lines and the header skipped."""
+    rows = []
+    with open(DATA_DIR + "/" + name) as f:
+        header = True
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            if header:
+                header = False
+                continue
+            rows.append([c.strip() for c in line.split(",")])
+    return rows
+
+
+def read_rt_table(name):
+    """A datasheet R–T table from tests/data/NAME as [(t_c, r_ohm), ...]."""
+    return [(float(r[0]), float(r[1])) for r in read_csv_rows(name)]

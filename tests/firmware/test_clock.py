@@ -1,0 +1,43 @@
+"""Tick arithmetic: the wrap of MicroPython's 30-bit ticks never looks like a jump in time."""
+
+from splitguard.clock import TICKS_PERIOD, ManualClock, elapsed, ticks_add, ticks_diff
+
+
+def test_diff_across_the_wrap_is_the_short_way_round():
+    before_wrap = TICKS_PERIOD - 1000
+    after_wrap = ticks_add(before_wrap, 3000)
+    assert after_wrap == 2000
+    assert ticks_diff(after_wrap, before_wrap) == 3000
+    assert ticks_diff(before_wrap, after_wrap) == -3000
+
+
+def test_add_wraps_like_time_ticks_add():
+    assert ticks_add(TICKS_PERIOD - 1, 1) == 0
+    assert ticks_add(5, -10) == TICKS_PERIOD - 5
+
+
+def test_elapsed_never_negative():
+    assert elapsed(100, 200) == 0
+    assert elapsed(ticks_add(0, 5), TICKS_PERIOD - 5) == 10
+
+
+def test_manual_clock_advances_through_a_wrap():
+    clock = ManualClock(TICKS_PERIOD - 10)
+    start = clock.ticks_ms()
+    clock.advance(25)
+    assert clock.ticks_ms() == 15
+    assert ticks_diff(clock.ticks_ms(), start) == 25
+
+
+def test_matches_the_vm_own_ticks_semantics_when_available():
+    try:
+        import time
+
+        native_diff = time.ticks_diff
+        native_add = time.ticks_add
+    except AttributeError:
+        return  # CPython has no ticks; the VM run checks against MicroPython's own
+    for a, b in ((0, 1), (TICKS_PERIOD - 1, 1), (123456, -7), (5, (1 << 29) - 1)):
+        assert ticks_diff(a, b) == native_diff(a, b)
+        assert ticks_add(a, b) == native_add(a, b)
+        assert ticks_diff(b, a) == native_diff(b, a)
