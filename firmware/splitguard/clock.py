@@ -8,21 +8,30 @@ jump in time.
 from splitguard.compat import const
 
 # MicroPython's ticks wrap at 2**30 on every port (TICKS_PERIOD in py/mphal.h semantics).
+# 2**30 itself is not a small int on 32-bit ports (they hold -2**30..2**30-1), so the
+# arithmetic below keeps every intermediate inside that range: no long ints, no allocation.
 TICKS_PERIOD = const(1 << 30)
-_TICKS_MAX = const((1 << 30) - 1)
-_TICKS_HALF = const(1 << 29)
+_TICKS_MAX = const(0x3FFFFFFF)
+_TICKS_HALF = const(0x20000000)
 
 
 def ticks_add(ticks, delta):
-    """Tick value `delta` ms after `ticks`, wrapped like time.ticks_add."""
-    return (ticks + delta) & _TICKS_MAX
+    """Tick value `delta` ms after `ticks`, wrapped like time.ticks_add (|delta| < 2**29)."""
+    room = _TICKS_MAX - ticks
+    if delta > room:
+        return delta - room - 1
+    if delta < -ticks:
+        return _TICKS_MAX + (ticks + delta) + 1
+    return ticks + delta
 
 
 def ticks_diff(end, start):
     """Signed ms from `start` to `end`, correct across one wrap (|diff| < 2**29)."""
-    diff = (end - start) & _TICKS_MAX
+    diff = end - start
     if diff >= _TICKS_HALF:
-        diff -= TICKS_PERIOD
+        return diff - _TICKS_MAX - 1
+    if diff < -_TICKS_HALF:
+        return diff + _TICKS_MAX + 1
     return diff
 
 

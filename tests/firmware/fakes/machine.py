@@ -3,7 +3,29 @@
 It mirrors the ESP32 port's API closely enough for the HAL: ADC with read_uv()/read_u16() and
 atten(), Pin with value() and the ESP32 constants, and WDT with feed(). Tests set what the pins
 read and inspect what was written.
+
+Every Pin and WDT made is also recorded (made_pins(), made_wdts()) so a test can inspect hardware
+that code under test created but did not hand back, e.g. after its constructor raised.
 """
+
+_made_pins = []
+_made_wdts = []
+
+
+def made_pins(pin_id=None):
+    """Pins constructed so far, oldest first; only those for GPIO `pin_id` when given."""
+    return [p for p in _made_pins if pin_id is None or p.id == pin_id]
+
+
+def made_wdts():
+    """WDTs constructed so far, oldest first."""
+    return list(_made_wdts)
+
+
+def forget_made():
+    """Clear the records of made Pins and WDTs (call at the start of a test)."""
+    del _made_pins[:]
+    del _made_wdts[:]
 
 
 class Pin:
@@ -18,7 +40,10 @@ class Pin:
         self.mode = mode
         self.pull = pull
         self._value = 0 if value is None else int(bool(value))
+        # The level given at construction (None if none): a pin made with value= never glitches.
+        self.init_value = value
         self.writes = []
+        _made_pins.append(self)
 
     def value(self, v=None):
         if v is None:
@@ -65,8 +90,10 @@ class ADC:
 
 class WDT:
     def __init__(self, id=0, timeout=5000):
+        self.id = id
         self.timeout = timeout
         self.feeds = 0
+        _made_wdts.append(self)
 
     def feed(self):
         self.feeds += 1
@@ -82,6 +109,11 @@ SOFT_RESET = 5
 
 def reset_cause():
     return _reset_cause[0]
+
+
+def set_reset_cause(cause):
+    """Make reset_cause() return `cause` (one of the *_RESET constants)."""
+    _reset_cause[0] = cause
 
 
 def reset():
