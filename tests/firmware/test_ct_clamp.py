@@ -9,6 +9,9 @@ import math
 from array import array
 
 import spec
+from adc_model import LSB_UV as _LSB_UV
+from adc_model import code_to_uv as _code_to_uv
+from adc_model import sine_uv as _sine_uv
 from splitguard import states
 from splitguard.compat import isnan
 from splitguard.ct_clamp import (
@@ -20,11 +23,6 @@ from splitguard.ct_clamp import (
     samples_for_cycles,
 )
 
-# The ADC model: 12 bits over 3.3 V full scale, codes back to µV (read_uv resolves ~1 mV).
-_FULL_SCALE_UV = 3_300_000
-_CODES = 4095
-_LSB_UV = _FULL_SCALE_UV / _CODES  # 806 µV
-
 # Paced sampling as on the board: 500 µs period, 2 cycles -> 80 samples at 50 Hz, 67 at 60 Hz.
 _RATE_HZ = 2000
 _CYCLES = 2
@@ -35,29 +33,6 @@ _AMPS = (1, 2, 5, 10, 15, 20, 25, 30)
 _BIASES_V = (1.4, 1.65, 1.9)
 _MAINS = (50, 60)
 _TICKS_MAX = (1 << 30) - 1  # ticks_us() wraps at 2**30
-
-
-def _code_to_uv(code):
-    if code < 0:
-        code = 0
-    elif code > _CODES:
-        code = _CODES
-    # 3_300_000 / 4095 reduced to 220_000 / 273 keeps the product a small int (no long ints).
-    return (code * 220_000 + 136) // 273
-
-
-def _sine_uv(amps, v_per_a, bias_v, mains_hz, phase, n, rate_hz=_RATE_HZ):
-    """n samples of the pin voltage, quantised to 12-bit codes then to µV."""
-    # In codes, so each sample makes few float temporaries: this module allocates ~0.9 MB in all,
-    # under the test VM's 2 MB heap, because a GC in the WASI VM build can corrupt live objects.
-    peak_codes = amps * v_per_a * math.sqrt(2) * 1e6 / _LSB_UV
-    bias_codes = bias_v * 1e6 / _LSB_UV + 0.5
-    w = 2 * math.pi * mains_hz / rate_hz
-    sin = math.sin
-    out = []
-    for i in range(n):
-        out.append(_code_to_uv(int(bias_codes + peak_codes * sin(w * i + phase))))
-    return out
 
 
 def _grid(clamp, v_per_a):
