@@ -39,7 +39,9 @@ def firmware_sources(root: Path = FIRMWARE) -> list[Path]:
 def compile_file(source: Path, output: Path | None, march: str = "xtensawin") -> Compiled:
     """Compile one file; output None checks that it compiles without keeping the result."""
     target = output if output is not None else Path("/dev/null")
-    cmd = [mpy_cross_binary(), "-march=" + march, "-O2", "-o", str(target), str(source)]
+    cmd = [mpy_cross_binary(), "-O2", "-o", str(target), str(source)]
+    if march:
+        cmd.insert(1, "-march=" + march)
     # -s names the file in tracebacks as it sits on the board, not by the host path.
     cmd[1:1] = [
         "-s",
