@@ -56,6 +56,9 @@ _DETECTOR = (
     ("frost_ambient_max_c", _NUM, 5.0, -30, 10, "°C"),  # S-D26
     # Lowest published termination is 3.1 °C (S-D6); below 0 °C ice cannot have melted.
     ("defrost_end_coil_c", _NUM, 3.0, 0, 25, "°C"),
+    # No defrost is believed above this ambient: frost stops near +6 °C air (S-D26) plus 2 K
+    # for units that defrost on a timer without need (S-D24, S-D30).
+    ("defrost_ambient_max_c", _NUM, 8.0, -5, 15, "°C"),
 )
 
 _DEVICE = (

@@ -41,6 +41,7 @@ BOUNDS = (
     ("detector", "frost_ambient_min_c", -30, 10, "°C"),
     ("detector", "frost_ambient_max_c", -30, 10, "°C"),
     ("detector", "defrost_end_coil_c", 0, 25, "°C"),
+    ("detector", "defrost_ambient_max_c", -5, 15, "°C"),
 )
 
 # A 10 kΩ B3950 NTC by the β model: a well-formed curve for shape tests, not a datasheet claim.
