@@ -79,7 +79,8 @@ print("HEAP %d" % (gc.mem_alloc() - base))
 
 
 def _vm_rows() -> list[Row]:
-    res = MicroPythonVM().run(_SCRIPT, timeout_s=300)
+    with MicroPythonVM() as vm:
+        res = vm.run(_SCRIPT, timeout_s=300)
     line = [x for x in res.stdout.splitlines() if x.startswith("RESULT ")]
     if not line:
         raise RuntimeError("VM bench failed: %s" % res.stderr[-2000:])

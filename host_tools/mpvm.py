@@ -119,6 +119,21 @@ class MicroPythonVM:
                 timed_out,
             )
 
+    def close(self) -> None:
+        """Free the compiled module and engine now, not at interpreter exit (where wasmtime's
+        finalisers run after their C bindings are gone and print noise)."""
+        for name in ("_module", "_engine"):
+            obj = getattr(self, name, None)
+            if obj is not None:
+                obj.close()
+                setattr(self, name, None)
+
+    def __enter__(self) -> MicroPythonVM:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def _define_host_imports(self, linker, store) -> None:
         # The WASI build imports two host hooks; the firmware never calls them, so they refuse.
         wt = self._wt
@@ -142,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m host_tools.mpvm SCRIPT.py", file=sys.stderr)
         return 2
     code = Path(args[0]).read_text()
-    result = MicroPythonVM().run(code)
+    with MicroPythonVM() as vm:
+        result = vm.run(code)
     sys.stdout.write(result.stdout)
     sys.stderr.write(result.stderr)
     return result.exit_code

@@ -44,6 +44,12 @@ def _vm():
     return _VM["vm"]
 
 
+def pytest_unconfigure(config):
+    vm = _VM.pop("vm", None)
+    if vm is not None:
+        vm.close()
+
+
 def _test_names(path: Path) -> list[str]:
     tree = ast.parse(path.read_text(), str(path))
     return [
