@@ -13,8 +13,8 @@ one EmonLib (openenergymonitor) uses: amps = V_rms x turns / burden for a curren
 Realistic sampling on the board: micropython/micropython#7495 reports ~35 µs per ADC.read()
 (~28.5 k reads/s) from a viper loop with IRQs off; read_uv() adds the eFuse calibration per read
 and plain bytecode is slower, so 10-20 k reads/s is the ceiling to expect, not measured here.
-A paced 2 kS/s (period 500 µs) leaves ample slack: 2 cycles are 80 samples at 50 Hz and 67 at
-60 Hz (a third of a sample short of whole cycles: < 0.3 % RMS error, see the tests).
+A paced 2 kS/s (period 500 µs) leaves ample slack; sensors.py takes whole cycles: 4 at 50 Hz
+(160 samples), 3 at 60 Hz (100 samples, since 4 would end a third of a sample short).
 """
 
 import math

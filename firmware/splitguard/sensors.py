@@ -14,10 +14,19 @@ from splitguard.thermistor import Thermistor
 
 # 16 reads average out the ESP32 ADC's few-LSB noise at a cost of about 1 ms per sensor.
 DEFAULT_AVERAGES = const(16)
-# 2 kS/s paced sampling over 4 whole mains cycles: 160 samples at 50 Hz, 133 at 60 Hz, about
-# 80 ms. read_uv() costs tens of µs on the ESP32, so 500 µs leaves room to pace exactly.
+# 2 kS/s paced sampling (500 µs: read_uv() costs tens of µs on the ESP32, room to pace exactly)
+# over a whole number of mains cycles: 4 cycles = 160 samples at 50 Hz; at 60 Hz a cycle is
+# 33.3 samples, so 3 cycles = exactly 100 (4 would be 133.3, a 0.13 % RMS error floor).
 CT_SAMPLE_RATE_HZ = const(2000)
 CT_CYCLES = const(4)
+
+
+def ct_cycles(mains_hz):
+    """The most cycles (4 down to 1) that span a whole number of samples at CT_SAMPLE_RATE_HZ."""
+    for cycles in (4, 3, 2, 1):
+        if cycles * CT_SAMPLE_RATE_HZ % mains_hz == 0:
+            return cycles
+    return CT_CYCLES
 
 
 class Sensors:
@@ -46,7 +55,7 @@ class Sensors:
         self.ambient_model = ambient_model
         self.clamp = clamp
         self.averages = averages
-        n = samples_for_cycles(mains_hz, CT_CYCLES, CT_SAMPLE_RATE_HZ)
+        n = samples_for_cycles(mains_hz, ct_cycles(mains_hz), CT_SAMPLE_RATE_HZ)
         # Allocated once; every period refills it in place.
         self.ct_samples = array("i", [0] * n)
         self._ct_period_us = (1000000 // CT_SAMPLE_RATE_HZ) if ticks_us is not None else 0

@@ -9,7 +9,7 @@ from splitguard.compat import isnan
 from splitguard.ct_clamp import CTClamp
 from splitguard.divider import Divider
 from splitguard.reading import Reading
-from splitguard.sensors import Sensors
+from splitguard.sensors import Sensors, ct_cycles
 from splitguard.thermistor import Thermistor
 
 SUPPLY_UV = 3300000
@@ -124,3 +124,21 @@ def test_read_reuses_the_reading_it_is_given():
     sensors, _, _ = _chain(_constant(_pin_for(1.0)), _constant(_pin_for(2.0)), _sine(3.0, 16500))
     r = Reading()
     assert sensors.read(r) is r
+
+
+def test_ct_window_spans_whole_mains_cycles_at_50_and_60_hz():
+    # 2 kS/s: 40 samples per 50 Hz cycle, 33.3 per 60 Hz cycle -> 3 cycles = 100 samples.
+    assert ct_cycles(50) == 4 and ct_cycles(60) == 3
+    for hz, n in ((50, 160), (60, 100)):
+        s = Sensors(
+            _constant(0),
+            _constant(0),
+            _constant(0),
+            None,
+            None,
+            None,
+            None,
+            CTClamp.current_output(2000, 33),
+            mains_hz=hz,
+        )
+        assert len(s.ct_samples) == n
