@@ -6,13 +6,15 @@ STAMP  := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup test bench lint format mpy clean
+PORT ?= auto
+.PHONY: help setup test bench lint format mpy clean monitor
 
 help:
 	@echo "make test    set up .venv from pyproject.toml and run the whole test suite"
 	@echo "make bench   print the benchmark table (bench/)"
 	@echo "make lint    ruff check + format check"
 	@echo "make mpy     compile firmware/ to .mpy with mpy-cross into build/mpy"
+	@echo "make monitor PORT=/dev/ttyUSB0   live view of a board (PORT=auto finds it)"
 
 setup: $(STAMP)
 
@@ -45,6 +47,9 @@ format: $(STAMP)
 
 mpy: $(STAMP)
 	$(PY) -m host_tools.mpy build/mpy
+
+monitor: $(STAMP)
+	$(VENV)/bin/splitguard monitor --port $(PORT)
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

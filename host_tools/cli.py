@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from splitguard import VERSION
 
 from host_tools import config_cmd
+from host_tools import logger as log_cmd
+from host_tools import monitor as monitor_cmd
+from host_tools import plot as plot_cmd
 from host_tools.errors import CliError
 
 __all__ = ["COMMANDS", "CliError", "Command", "main"]
@@ -32,6 +35,9 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "config", "check or show a board file or device config", config_cmd.setup, config_cmd.run
     ),
+    Command("monitor", "live view of a board on a serial port", monitor_cmd.setup, monitor_cmd.run),
+    Command("log", "log a board's lines to files; export a trace CSV", log_cmd.setup, log_cmd.run),
+    Command("plot", "plot a log or trace CSV to a PNG", plot_cmd.setup, plot_cmd.run),
 )
 
 
