@@ -9,7 +9,13 @@ import time
 from bench.table import render
 
 # Each module has run() -> list[Row]; listed here so the table's order is deliberate.
-MODULES = ["bench_thermistor", "bench_ct_clamp", "bench_vm_cost", "bench_firmware_size", "bench_logger"]
+MODULES = [
+    "bench_thermistor",
+    "bench_ct_clamp",
+    "bench_vm_cost",
+    "bench_firmware_size",
+    "bench_logger",
+]
 
 
 def main(argv: list[str]) -> int:
