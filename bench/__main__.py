@@ -15,6 +15,8 @@ MODULES = [
     "bench_vm_cost",
     "bench_firmware_size",
     "bench_logger",
+    "bench_replay",
+    "bench_scenarios",
 ]
 
 

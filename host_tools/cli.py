@@ -18,6 +18,9 @@ from host_tools import config_cmd
 from host_tools import logger as log_cmd
 from host_tools import monitor as monitor_cmd
 from host_tools import plot as plot_cmd
+from host_tools import replay as replay_cmd
+from host_tools import scenarios as scenarios_cmd
+from host_tools import simulate as simulate_cmd
 from host_tools.errors import CliError
 
 __all__ = ["COMMANDS", "CliError", "Command", "main"]
@@ -38,6 +41,24 @@ COMMANDS: tuple[Command, ...] = (
     Command("monitor", "live view of a board on a serial port", monitor_cmd.setup, monitor_cmd.run),
     Command("log", "log a board's lines to files; export a trace CSV", log_cmd.setup, log_cmd.run),
     Command("plot", "plot a log or trace CSV to a PNG", plot_cmd.setup, plot_cmd.run),
+    Command(
+        "replay",
+        "replay a trace or device log through the firmware logic",
+        replay_cmd.setup,
+        replay_cmd.run,
+    ),
+    Command(
+        "simulate",
+        "run a scenario closed-loop: simulated unit, firmware supervisor",
+        simulate_cmd.setup,
+        simulate_cmd.run_command,
+    ),
+    Command(
+        "scenarios",
+        "run the scenario suite and print the scorecard",
+        scenarios_cmd.setup,
+        scenarios_cmd.run_command,
+    ),
 )
 
 
