@@ -58,6 +58,13 @@ _OFF_HOLD_MS = const(120_000)
 # A defrost follows heating within this window: the stop before the valve switch is <= 60 s
 # (S-D3, S-D12) and the coil passes +10 °C ~150 s into a defrost (S-D25).
 _DEFROST_CONTEXT_MS = const(600_000)
+# ...or within this window when the compressor is running through the rise (a reverse cycle,
+# not sun on a stopped coil): near 0 °C air a melting coil sits at 0 °C, under the rise margin,
+# for as long as the ice lasts, so the rise can come long after heating stopped.
+_DEFROST_CONTEXT_RUNNING_MS = const(1_800_000)
+# No current and the coil back within the mode margin of ambient for this long: the unit lost
+# power or stopped mid-defrost. A defrosting coil crosses that band in well under a minute.
+_RELAXED_MS = const(180_000)
 # Samples further apart than this are a gap: hold timers restart instead of extrapolating.
 _GAP_MS = const(300_000)
 # A sensor fault no longer than this does not lose a defrost in progress (keeps its start).
@@ -143,12 +150,34 @@ class Detector:
         self._peak = 0  # highest coil during the current defrost
         self._peak_ms = _NO_TIMER
         self._reached_end = False
+        self._terminating = False  # coil past its defrost peak: the maker ended the defrost
+        self._t_relaxed = _NO_TIMER  # no current and coil at ambient (during defrost) since
+        self._ran_in_defrost = False  # compressor current seen during the current defrost
+        self._stop_ms = _NO_TIMER  # compressor stopped inside the defrost at (clock paused)
+        self._t_resume = _NO_TIMER  # current back, coil still reversed, since
 
     def defrost_elapsed_ms(self, now_ms):
-        """Milliseconds since the current defrost began; 0 when not DEFROSTING."""
+        """How long the current defrost has run; 0 when not DEFROSTING.
+
+        Once the coil has reached the end temperature and fallen 3 K from its peak, the maker's
+        control has ended the defrost (at the peak); the exit stop and the coil's fall back below
+        ambient that follow are not defrost time, so the figure stops at the peak.
+        """
         if self.state != states.DEFROSTING or self.defrost_started_ms is None:
             return 0
-        d = ticks_diff(now_ms, self.defrost_started_ms)
+        return self._active_ms(now_ms)
+
+    def _active_ms(self, now_ms):
+        # Past the peak: the maker ended it there. Compressor stopped inside the defrost (the
+        # exit stop at the valve switch back, S-D3; or a lost supply): the clock is paused at
+        # the stop until the unit is seen reversing again.
+        if self._terminating:
+            end = self._peak_ms
+        elif self._stop_ms != _NO_TIMER:
+            end = self._stop_ms
+        else:
+            end = now_ms
+        d = ticks_diff(end, self.defrost_started_ms)
         return d if d > 0 else 0
 
     def update(self, now_ms, reading, events):
@@ -255,11 +284,12 @@ class Detector:
             self.state_since_ms = now
 
     def _maybe_defrost(self, now, r, amb, delta, events):
+        context = _DEFROST_CONTEXT_RUNNING_MS if self._on else _DEFROST_CONTEXT_MS
         if (
             delta < _DEFROST_RISE
             or amb > self._defrost_amb_max
             or self._cold_heat == _NO_TIMER
-            or ticks_diff(now, self._cold_heat) > _DEFROST_CONTEXT_MS
+            or ticks_diff(now, self._cold_heat) > context
         ):
             self._t_rise = _NO_TIMER
             return False
@@ -276,6 +306,10 @@ class Detector:
         self._peak = amb + delta
         self._peak_ms = now
         self._reached_end = self._peak >= self._end_coil
+        self._terminating = False
+        self._t_relaxed = _NO_TIMER
+        self._ran_in_defrost = r.amps >= self._on_amps
+        self._stop_ms = self._t_resume = _NO_TIMER
         self._reset_timers()
         self.state = states.DEFROSTING
         self.state_since_ms = start
@@ -297,8 +331,28 @@ class Detector:
         if coil > self._peak:
             self._peak = coil
             self._peak_ms = now
+            self._terminating = False
         if coil >= self._end_coil:
             self._reached_end = True
+        if self._reached_end and coil <= self._peak - _COOLING_FROM_PEAK:
+            self._terminating = True
+        stopped = self._track_stop(now, r.amps, delta)
+        if not self._on and -_MODE_MARGIN < delta < _MODE_MARGIN:
+            if self._t_relaxed == _NO_TIMER:
+                self._t_relaxed = now
+            elif ticks_diff(now, self._t_relaxed) >= _RELAXED_MS:
+                self._end_defrost(
+                    now,
+                    self._t_relaxed,
+                    states.OFF,
+                    r,
+                    events,
+                    "unit stopped mid-defrost (power lost?): no current and the coil back at"
+                    " ambient",
+                )
+                return
+        else:
+            self._t_relaxed = _NO_TIMER
         back = delta <= -_MODE_MARGIN and (self._reached_end or coil <= _BELOW_MELT)
         if back:
             if self._t_back == _NO_TIMER:
@@ -330,10 +384,46 @@ class Detector:
                 events,
                 "unit stopped after the defrost: no current and the coil cooling from its peak",
             )
+        elif stopped:
+            self._end_defrost(
+                now,
+                self._stop_ms,
+                states.OFF,
+                r,
+                events,
+                "compressor stopped mid-defrost for over 2 min (power lost or unit stopped)",
+            )
+            # A later defrost needs heating first: not back-dated before the stop, and a coil
+            # left warm by the lost defrost is not a new one.
+            self._left_heat = self._cold_heat = _NO_TIMER
+
+    def _track_stop(self, now, amps, delta):
+        # Returns True when the compressor, having run in this defrost, has been stopped for the
+        # off hold: longer than any valve-switch stop (S-D3, S-D12), so the defrost is over.
+        if amps >= self._on_amps:
+            self._ran_in_defrost = True
+            if self._stop_ms == _NO_TIMER:
+                return False
+            if delta < _DEFROST_RISE:
+                self._t_resume = _NO_TIMER
+                return False
+            if self._t_resume == _NO_TIMER:
+                self._t_resume = now
+            elif ticks_diff(now, self._t_resume) >= _OFF_HOLD_MS:
+                # Reversing again long after the stop: still defrosting; the pause counts.
+                self._stop_ms = self._t_resume = _NO_TIMER
+            return False
+        if amps < self._off_amps and self._ran_in_defrost:
+            self._t_resume = _NO_TIMER
+            if self._stop_ms == _NO_TIMER:
+                self._stop_ms = now
+            return not self._on
+        return False
 
     def _end_defrost(self, now, end_ms, state, r, events, reason):
         start = self.defrost_started_ms
         dur = ticks_diff(end_ms, start)
+        active = self._active_ms(end_ms)
         self.last_defrost_end_ms = end_ms
         self.defrost_started_ms = None
         self._t_back = self._t_rise = _NO_TIMER
@@ -347,6 +437,8 @@ class Detector:
                 "event": states.EV_DEFROST_END,
                 "reason": reason,
                 "duration_s": (dur + 500) // 1000 if dur > 0 else 0,
+                # start to the coil's peak, where the maker's control ended it
+                "active_s": (active + 500) // 1000 if active > 0 else 0,
                 "coil_max_c": _c(self._peak),
                 "coil_c": r.coil_c,
                 "ambient_c": r.ambient_c,

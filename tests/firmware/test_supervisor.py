@@ -759,7 +759,8 @@ class Plant:
         for _ in range(seconds // period_s):
             self.now += period_s * 1000
             amb = self.amb
-            if self.sup.decision.power_cut:
+            if self.sup.decision.power_cut or phase == "dead":
+                # No power, or a unit that will not start: no current, coil drifts to the air.
                 coil, amps = self.coil + (amb - self.coil) * 0.1, 0.0
             elif phase == "heat":  # coil 6 K below the air (S-D26), compressor on
                 coil, amps = amb - 6.0, 4.0

@@ -173,9 +173,10 @@ def test_scenarios_command_exit_status(capsys):
     assert main(["scenarios", "crazy_mode", "ct_unplugged"]) == 0
     text = capsys.readouterr().out
     assert "PASS  crazy_mode" in text and "2 passed, 0 failed" in text
-    assert main(["scenarios", "--failures", "outage_mid_defrost"]) == 1
+    # hang_after_defrost is the one scenario the firmware still fails (its known_issue says why).
+    assert main(["scenarios", "--failures", "hang_after_defrost"]) == 1
     text = capsys.readouterr().out
-    assert "FALSE POWER CYCLE" in text and "KNOWN FIRMWARE ISSUE" in text
+    assert "KNOWN FIRMWARE ISSUE" in text
 
 
 def test_unknown_scenario_is_an_error(capsys):
