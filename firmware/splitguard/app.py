@@ -6,14 +6,23 @@ fake `machine`, and later on the virtual board.
 """
 
 from splitguard import states
-from splitguard.clock import ticks_add, ticks_diff
+from splitguard.clock import elapsed, ticks_add, ticks_diff
+from splitguard.commands import INJECT_AMBIENT, INJECT_COIL, INJECT_CT, LineReader
 from splitguard.compat import const
 from splitguard.led import led_on
 from splitguard.reading import Reading
 
-# Button and LED are serviced this often between samples; short enough for a crisp LED pattern
-# and a hold timer accurate to a tenth of a second, long enough to cost nothing.
+# Button, LED, commands and the serial queue are serviced this often between samples; short
+# enough for a crisp LED pattern and a hold timer accurate to a tenth of a second, long enough
+# to cost nothing.
 POLL_MS = const(50)
+# While a command line is arriving: MicroPython's ESP32 console keeps only a 260-byte input
+# ring (ports/esp32/mphalport.c, stdin_ringbuf), 22 ms of bytes at 115200 baud.
+FAST_POLL_MS = const(10)
+# Bytes taken from the console per poll: more than its input ring holds, so one poll drains it.
+READ_BUDGET = const(512)
+# After a `reboot` reply, how long to wait for the port to take it before resetting anyway.
+_REBOOT_GRACE_MS = const(1000)
 # The watchdog must outlive one whole sample (ADC averaging + an 80 ms CT window + a JSON line)
 # with a wide margin, yet reset a hung loop quickly; it is fed at every poll.
 WATCHDOG_MS = const(10000)
@@ -23,7 +32,7 @@ STORE_FILE = "splitguard_state.json"
 
 
 class App:
-    """One control loop around one Supervisor."""
+    """One control loop around one Supervisor, with the host's commands and the serial queue."""
 
     def __init__(
         self,
@@ -36,6 +45,9 @@ class App:
         ticks_ms,
         sleep_ms,
         collect=None,
+        outbox=None,
+        read_available=None,
+        reset=None,
     ):
         self.hal = hal
         self.sensors = sensors
@@ -46,38 +58,85 @@ class App:
         self.ticks_ms = ticks_ms
         self.sleep_ms = sleep_ms
         self.collect = collect
+        self.outbox = outbox  # splitguard.outbox.Outbox, flushed at every poll
+        self.read_available = read_available  # () -> bytes/str available now, or None
+        self.reader = LineReader() if read_available is not None else None
+        self.commands = None  # splitguard.commands.Commands, set by build()
+        self.reset = reset  # machine.reset on the board
+        self._wdt_ms = 0
+        self._wdt_at = None
         self.reading = Reading()
         self.decision = None
         self._held_since = None
         self._hold_done = False
+        self._up_last = ticks_ms()
+        self._up_s = 0
+        self._up_ms = 0
+        # Sensor override from the `inject` command: which parts, with what, until when.
+        self.injected = False
+        self._inject = Reading()
+        self._inject_mask = 0
+        self._inject_until = 0
+        # Relay test from the `relay_test` command (None when not running).
+        self._test_until = None
+        self._test_start = 0
+        self._test_ms = 0
+        self._test_id = None
+        self._reboot_since = None
 
     def sample(self, now_ms):
         """One control step: read, decide, act, report. Returns the decision."""
         reading = self.sensors.read(self.reading)
+        self._override(now_ms, reading)
         d = self.supervisor.step(now_ms, reading)
         self.apply(now_ms, d)
         return d
 
     def apply(self, now_ms, d):
         """Act on a decision (relay first) and report it."""
-        self.hal.set_power_cut(d.power_cut)
+        self.hal.set_power_cut(d.power_cut or self._test_until is not None)
         self.decision = d
         rep = self.reporter
         if d.fault is not None:
             rep.fault(now_ms, "store", d.fault)
         for ev in d.events:
             rep.event(now_ms, ev)
-        rep.sample(now_ms, self.reading, d)
+        rep.sample(now_ms, self.reading, d, self.injected)
+
+    def arm_watchdog(self, timeout_ms, at_ms):
+        """Start the hardware watchdog at tick `at_ms` (see main() for why not at once)."""
+        self._wdt_ms = timeout_ms
+        self._wdt_at = at_ms
 
     def poll(self, now_ms):
-        """Between samples: LED pattern, watchdog, and the lockout-clear button hold."""
+        """Between samples: watchdog, host commands, relay test, LED, button, serial queue."""
         hal = self.hal
+        if self._wdt_at is not None and ticks_diff(now_ms, self._wdt_at) >= 0:
+            self._wdt_at = None
+            hal.start_watchdog(self._wdt_ms)
         hal.feed_watchdog()
+        self._uptime(now_ms)
+        if self.reader is not None:
+            try:
+                data = self.read_available()
+            except Exception:  # noqa: BLE001 - a console hiccup is no reason to stop
+                data = None
+            if data:
+                self.reader.feed(data, self.commands.handle_line, now_ms)
+        if self._test_until is not None and ticks_diff(now_ms, self._test_until) >= 0:
+            self._end_relay_test(now_ms)
         d = self.decision
-        if d is None:
-            return
-        hal.set_led(led_on(d.led, now_ms))
-        if not hal.button_pressed():
+        if d is not None:
+            hal.set_led(led_on(d.led, now_ms))
+            self._button(now_ms, d)
+        if self.outbox is not None:
+            self.outbox.flush()
+            self.reporter.report_drops(now_ms)
+        if self._reboot_since is not None:
+            self._maybe_reboot(now_ms)
+
+    def _button(self, now_ms, d):
+        if not self.hal.button_pressed():
             self._held_since = None
             self._hold_done = False
             return
@@ -104,7 +163,10 @@ class App:
                 if left <= 0:
                     break
                 self.poll(now)
-                self.sleep_ms(POLL_MS if left > POLL_MS else left)
+                step = POLL_MS
+                if self.reader is not None and self.reader.partial():
+                    step = FAST_POLL_MS
+                self.sleep_ms(step if left > step else left)
             if ticks_diff(self.ticks_ms(), deadline) > self.period_ms:
                 # Fell a whole period behind (a long stall): restart the schedule from now
                 # rather than firing a burst of catch-up samples.
@@ -112,10 +174,121 @@ class App:
             if periods > 0:
                 periods -= 1
 
+    # -- uptime --------------------------------------------------------------------------------
 
-def build(board, device, hal, store, write, ticks_ms, sleep_ms, ticks_us=None, collect=None):
-    """Wire the application from validated configs and injected hardware."""
+    def _uptime(self, now_ms):
+        # Accumulated per poll like the supervisor's life clock: one tick difference could not
+        # hold more than 6 days.
+        self._up_ms += elapsed(now_ms, self._up_last)
+        self._up_last = now_ms
+        if self._up_ms >= 1000:
+            s = self._up_ms // 1000
+            self._up_s += s
+            self._up_ms -= s * 1000
+
+    def uptime_s(self):
+        """Whole seconds since the App was made (as of the last poll)."""
+        return self._up_s
+
+    # -- sensor override (`inject`) ------------------------------------------------------------
+
+    def set_inject(self, now_ms, inj, mask, ttl_ms):
+        """Replace parts of every Reading by `inj` for `ttl_ms`; mask 0 ends an override."""
+        self._inject_mask = mask if inj is not None else 0
+        if self._inject_mask:
+            self._inject = inj
+            self._inject_until = ticks_add(now_ms, ttl_ms)
+        self.injected = self._inject_mask != 0
+
+    def inject_left_ms(self, now_ms):
+        """Milliseconds until the override expires (0 when none is active)."""
+        if not self._inject_mask:
+            return 0
+        left = ticks_diff(self._inject_until, now_ms)
+        return left if left > 0 else 0
+
+    def _override(self, now_ms, reading):
+        mask = self._inject_mask
+        if mask and ticks_diff(now_ms, self._inject_until) >= 0:
+            mask = self._inject_mask = 0
+        self.injected = mask != 0
+        if not mask:
+            return
+        inj = self._inject
+        if mask & INJECT_COIL:
+            reading.coil_c = inj.coil_c
+            reading.coil_fault = inj.coil_fault
+        if mask & INJECT_AMBIENT:
+            reading.ambient_c = inj.ambient_c
+            reading.ambient_fault = inj.ambient_fault
+        if mask & INJECT_CT:
+            reading.amps = inj.amps
+            reading.ct_fault = inj.ct_fault
+
+    # -- relay test and reboot -----------------------------------------------------------------
+
+    def relay_test_active(self):
+        """True while a `relay_test` holds the relay energised."""
+        return self._test_until is not None
+
+    def start_relay_test(self, now_ms, ms, req_id):
+        """Energise the relay (cut the unit's power) for `ms`; poll() releases it and replies."""
+        self._test_until = ticks_add(now_ms, ms)
+        self._test_start = now_ms
+        self._test_ms = ms
+        self._test_id = req_id
+        self.hal.set_power_cut(True)
+
+    def _end_relay_test(self, now_ms):
+        self._test_until = None
+        d = self.decision
+        self.hal.set_power_cut(d is not None and d.power_cut)
+        if self.commands is not None:
+            held = ticks_diff(now_ms, self._test_start)
+            self.commands.relay_test_done(now_ms, self._test_id, self._test_ms, held)
+        self._test_id = None
+
+    def request_reboot(self, now_ms):
+        """Reset the board once the reply has left (or after a grace period if nobody reads)."""
+        self._reboot_since = now_ms
+
+    def _maybe_reboot(self, now_ms):
+        ob = self.outbox
+        if (
+            ob is not None
+            and ob.count
+            and ticks_diff(now_ms, self._reboot_since) < _REBOOT_GRACE_MS
+        ):
+            return
+        self._reboot_since = None
+        self.hal.set_power_cut(False)  # boot.py would release it anyway; do not rely on it
+        self.reset()
+
+
+def build(
+    board,
+    device,
+    hal,
+    store,
+    write,
+    ticks_ms,
+    sleep_ms,
+    ticks_us=None,
+    collect=None,
+    read_available=None,
+    config_file=None,
+    reset=None,
+):
+    """Wire the application from validated configs and injected hardware.
+
+    `write(bytes) -> int | None` is the serial port (see splitguard.outbox.Outbox);
+    `read_available() -> bytes | None` what the port has received, without waiting;
+    `config_file` a commands.ConfigFile for config_set; `reset` what `reboot` calls.
+    """
+    from splitguard import VERSION
+    from splitguard.commands import Commands
     from splitguard.detector import Detector
+    from splitguard.outbox import Outbox
     from splitguard.report import Reporter
     from splitguard.sensors import Sensors
     from splitguard.supervisor import Supervisor
@@ -123,17 +296,67 @@ def build(board, device, hal, store, write, ticks_ms, sleep_ms, ticks_us=None, c
     sensors = Sensors.from_config(hal, device, ticks_us=ticks_us)
     now = ticks_ms()
     supervisor = Supervisor(device["supervisor"], Detector(device["detector"]), store, now)
-    return App(
+    outbox = Outbox(write)
+    app = App(
         hal,
         sensors,
         supervisor,
-        Reporter(write),
+        Reporter(outbox.put, outbox),
         device["sample_period_s"] * 1000,
         device["supervisor"]["lockout_clear_hold_s"] * 1000,
         ticks_ms,
         sleep_ms,
         collect,
+        outbox=outbox,
+        read_available=read_available,
+        reset=reset,
     )
+    app.commands = Commands(app, device, config_file, VERSION)
+    return app
+
+
+def console_reader(sys, select, budget=READ_BUDGET):
+    """A read_available() for the board's USB console: up to `budget` bytes waiting now, or None.
+
+    select.poll with a zero timeout never waits; ipoll allocates nothing when no byte is there.
+    Ctrl-C still reaches MicroPython's keyboard interrupt (it never enters stdin), so mpremote
+    can always stop the program.
+    """
+    stream = getattr(sys.stdin, "buffer", sys.stdin)
+    poller = select.poll()
+    poller.register(sys.stdin, select.POLLIN)
+    buf = bytearray(budget)
+
+    def read_available():
+        n = 0
+        while n < budget:
+            ready = False
+            for _ in poller.ipoll(0):
+                ready = True
+            if not ready:
+                break
+            c = stream.read(1)
+            if not c:
+                break
+            buf[n] = c[0] if isinstance(c, bytes) else ord(c)
+            n += 1
+        return bytes(buf[:n]) if n else None
+
+    return read_available
+
+
+def console_writer(sys):
+    """A write(bytes) for the board's USB console: raw bytes, returns how many it took."""
+    out = getattr(sys.stdout, "buffer", None)
+    if out is not None:
+        return out.write
+    text = sys.stdout.write
+
+    def write(data):
+        text(data.decode())
+        return len(data)
+
+    return write
 
 
 def _report_config_error(reporter, ticks_ms, exc):
@@ -146,12 +369,14 @@ def main():
     """The ESP32 entry point (main.py). Never returns; on a crash, reports and resets safely."""
     import gc
     import os
+    import select
     import sys
     import time
 
     import machine
 
     from splitguard import VERSION, config
+    from splitguard.commands import ConfigFile
     from splitguard.hal.esp32 import Esp32Hal
     from splitguard.report import Reporter
     from splitguard.store import Store
@@ -180,28 +405,48 @@ def main():
         while True:
             _report_config_error(boot_reporter, ticks_ms, exc)
             time.sleep(60)
+    app = None
     try:
         app = build(
             board,
             device,
             hal,
             Store(STORE_FILE, os),
-            write,
+            console_writer(sys),
             ticks_ms,
             time.sleep_ms,
             ticks_us=time.ticks_us,
             collect=gc.collect,
+            read_available=console_reader(sys, select),
+            config_file=ConfigFile(CONFIG_FILE, os),
+            reset=machine.reset,
         )
         app.reporter.hello(
             ticks_ms(), VERSION, board["name"], config.config_hash(device), hal.reset_cause()
         )
         gc.collect()
-        hal.start_watchdog(WATCHDOG_MS)
+        # The ESP32's watchdog cannot be stopped once started, so after a Ctrl-C (mpremote,
+        # `splitguard flash`) it would reset the board mid-copy. It starts when the supervisor
+        # could first cut power (boot settle): until then a hang leaves the relay released and
+        # the unit powered, which is safe, and a freshly reset board can be interrupted and
+        # flashed without a watchdog running.
+        settle_ms = device["supervisor"]["boot_settle_min"] * 60000
+        app.arm_watchdog(WATCHDOG_MS, time.ticks_add(ticks_ms(), settle_ms))
         app.run()
+    except KeyboardInterrupt:
+        # Ctrl-C from mpremote: hand the board to the REPL with the unit powered.
+        hal.set_power_cut(False)
+        raise
     except Exception as exc:  # noqa: BLE001 - the last line of defence: power on, say why, reset
         hal.set_power_cut(False)
         try:
-            boot_reporter.fault(ticks_ms(), "crash", "%s: %s" % (type(exc).__name__, exc))
+            rep = boot_reporter
+            if app is not None:
+                # Through the app's queue: what was queued goes out first, numbering unbroken.
+                rep = app.reporter
+            rep.fault(ticks_ms(), "crash", "%s: %s" % (type(exc).__name__, exc))
+            if app is not None:
+                app.outbox.drain(16384)
             sys.print_exception(exc)
         finally:
             time.sleep_ms(1000)

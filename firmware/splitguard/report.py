@@ -19,15 +19,57 @@ def _num(x, digits):
     return round(x, digits)
 
 
-class Reporter:
-    """Formats protocol lines and hands each to `write` (a callable taking one str)."""
+def reading_fields(reading, body):
+    """Put a Reading's coil/amb/amps (null when faulted) and its faults by sensor into `body`."""
+    faults = {}
+    if reading.coil_fault is not None:
+        faults["coil"] = reading.coil_fault
+    if reading.ambient_fault is not None:
+        faults["ambient"] = reading.ambient_fault
+    if reading.ct_fault is not None:
+        faults["ct"] = reading.ct_fault
+    body["coil"] = _num(reading.coil_c, 2)
+    body["amb"] = _num(reading.ambient_c, 2)
+    body["amps"] = _num(reading.amps, 2)
+    body["faults"] = faults
+    return body
 
-    def __init__(self, write):
+
+class Reporter:
+    """Formats protocol lines and hands each to `write` (a callable taking one str line).
+
+    With an `outbox` (splitguard.outbox.Outbox, usually also the writer), lines it had to drop
+    are reported by a `fault` line once it has room again, ahead of the next line.
+    """
+
+    def __init__(self, write, outbox=None):
         self._write = write
+        self._outbox = outbox
         self.seq = 0
 
     def emit(self, kind, now_ms, body):
         """Stamp `body` (a dict, modified) with the envelope and write it as one line."""
+        self.report_drops(now_ms)
+        return self._line(kind, now_ms, body)
+
+    def report_drops(self, now_ms):
+        """Say how many lines the outbox dropped, once it has drained to half (else wait)."""
+        ob = self._outbox
+        if ob is None or not ob.dropped or not ob.has_room():
+            return
+        n = ob.dropped
+        ob.dropped = 0
+        self._line(
+            "fault",
+            now_ms,
+            {
+                "where": "serial",
+                "error": "dropped %d lines: nobody read the port" % n,
+                "dropped": n,
+            },
+        )
+
+    def _line(self, kind, now_ms, body):
         body["v"] = PROTOCOL_VERSION
         body["kind"] = kind
         body["seq"] = self.seq
@@ -44,30 +86,17 @@ class Reporter:
             {"fw": firmware, "board": board, "config": config_hash, "reset": reset_cause},
         )
 
-    def sample(self, now_ms, reading, decision):
-        """The periodic line: readings, states, relay, faults."""
-        faults = {}
-        if reading.coil_fault is not None:
-            faults["coil"] = reading.coil_fault
-        if reading.ambient_fault is not None:
-            faults["ambient"] = reading.ambient_fault
-        if reading.ct_fault is not None:
-            faults["ct"] = reading.ct_fault
-        return self.emit(
-            "sample",
-            now_ms,
-            {
-                "coil": _num(reading.coil_c, 2),
-                "amb": _num(reading.ambient_c, 2),
-                "amps": _num(reading.amps, 2),
-                "unit": decision.unit_state,
-                "mode": decision.mode,
-                "sup": decision.state,
-                "cut": decision.power_cut,
-                "cycles": decision.cycles_in_window,
-                "faults": faults,
-            },
-        )
+    def sample(self, now_ms, reading, decision, injected=False):
+        """The periodic line: readings, states, relay, faults (`injected` while overridden)."""
+        body = reading_fields(reading, {})
+        body["unit"] = decision.unit_state
+        body["mode"] = decision.mode
+        body["sup"] = decision.state
+        body["cut"] = decision.power_cut
+        body["cycles"] = decision.cycles_in_window
+        if injected:
+            body["injected"] = True
+        return self.emit("sample", now_ms, body)
 
     def event(self, now_ms, event):
         """One supervisor/detector event dict, as produced by step()."""
@@ -80,3 +109,11 @@ class Reporter:
     def fault(self, now_ms, where, error):
         """Something the firmware itself could not do (bad config, corrupt store, crash)."""
         return self.emit("fault", now_ms, {"where": where, "error": error})
+
+    def reply(self, now_ms, req_id, ok, body=None):
+        """The one answer to a host command: `id` echoed, `ok`, and `error` or results in body."""
+        if body is None:
+            body = {}
+        body["id"] = req_id
+        body["ok"] = ok
+        return self.emit("reply", now_ms, body)

@@ -317,7 +317,8 @@ class Supervisor:
             s = self._life_ms // 1000
             self._life_s += s
             self._life_ms -= s * 1000
-        self._age_cycles()
+        if self._cycles:
+            self._age_cycles()
         return d
 
     def _fresh_activity(self, det):
