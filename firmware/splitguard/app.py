@@ -365,6 +365,29 @@ def _report_config_error(reporter, ticks_ms, exc):
         reporter.fault(ticks_ms(), "config", line)
 
 
+def load_configs(reporter, ticks_ms, board_path, config_path):
+    """(board, device) validated, or None after a `fault` line for every problem found.
+
+    A missing device config means the defaults (reported); a missing or bad board file, or a bad
+    device config, is an error: the caller keeps the relay released and the unit powered.
+    """
+    from splitguard import config
+
+    try:
+        board = config.load_board(board_path)
+        try:
+            device = config.load_device(config_path)
+        except config.ConfigError as exc:
+            if "no such file" not in str(exc):
+                raise
+            device = config.default_device()
+            reporter.fault(ticks_ms(), "config", "%s missing: using defaults" % config_path)
+        return board, device
+    except Exception as exc:  # noqa: BLE001 - a bad config must never cut power or crash-loop
+        _report_config_error(reporter, ticks_ms, exc)
+        return None
+
+
 def main():
     """The ESP32 entry point (main.py). Never returns; on a crash, reports and resets safely."""
     import gc
@@ -384,20 +407,13 @@ def main():
     write = sys.stdout.write
     ticks_ms = time.ticks_ms
     boot_reporter = Reporter(write)
-    try:
-        board = config.load_board(BOARD_FILE)
-        try:
-            device = config.load_device(CONFIG_FILE)
-        except config.ConfigError as exc:
-            if "no such file" not in str(exc):
-                raise
-            device = config.default_device()
-            boot_reporter.fault(ticks_ms(), "config", "%s missing: using defaults" % CONFIG_FILE)
-    except Exception as exc:  # noqa: BLE001 - a bad config must never cut power or crash-loop
-        # boot.py already left the relay de-energised (unit powered). Say why, keep saying it.
-        while True:
-            _report_config_error(boot_reporter, ticks_ms, exc)
-            time.sleep(60)
+    loaded = load_configs(boot_reporter, ticks_ms, BOARD_FILE, CONFIG_FILE)
+    while loaded is None:
+        # boot.py already left the relay de-energised (unit powered). Keep saying why, and look
+        # again: `splitguard flash` or mpremote may have put a good file in place meanwhile.
+        time.sleep(60)
+        loaded = load_configs(boot_reporter, ticks_ms, BOARD_FILE, CONFIG_FILE)
+    board, device = loaded
 
     try:
         hal = Esp32Hal(board)

@@ -6,11 +6,12 @@ import os
 import machine
 from spec import DATA_DIR, MICROPYTHON
 from splitguard import config, states, store
-from splitguard.app import build, console_reader, console_writer
+from splitguard.app import build, console_reader, console_writer, load_configs
 from splitguard.clock import ManualClock
 from splitguard.commands import ConfigFile
 from splitguard.divider import Divider
 from splitguard.hal.esp32 import Esp32Hal
+from splitguard.report import Reporter
 from splitguard.thermistor import Thermistor
 
 ROOT = DATA_DIR.rsplit("/", 2)[0]
@@ -358,3 +359,33 @@ def test_the_watchdog_starts_only_when_the_supervisor_could_first_cut_power():
     rig.app.run(periods=2)
     assert rig.hal.wdt is not None and rig.hal.wdt.timeout == 10000
     assert rig.hal.wdt.feeds > 0
+
+
+def _write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def test_a_bad_device_config_is_reported_field_by_field_and_nothing_is_built():
+    # The board says why on serial and keeps the unit powered (boot.py released the relay).
+    lines = []
+    rep = Reporter(lines.append)
+    board = _write(_store_path(), json.dumps(_board()))
+    bad = _write(_store_path(), json.dumps({"supervisor": {"power_off_min": 2}}))
+    assert load_configs(rep, lambda: 0, board, bad) is None
+    faults = [json.loads(x) for x in lines]
+    assert [f["kind"] for f in faults] == ["fault"]
+    assert faults[0]["where"] == "config"
+    assert "supervisor.power_off_min: 2 is out of range (allowed 5..240" in faults[0]["error"]
+
+
+def test_a_missing_board_file_is_a_fault_and_a_missing_device_config_means_defaults():
+    lines = []
+    rep = Reporter(lines.append)
+    assert load_configs(rep, lambda: 0, "/tmp/no-such-board.json", "/tmp/x.json") is None
+    assert "no such file" in json.loads(lines[-1])["error"]
+    board = _write(_store_path(), json.dumps(_board()))
+    got = load_configs(rep, lambda: 0, board, "/tmp/no-such-config.json")
+    assert got is not None and got[1] == config.default_device()
+    assert "missing: using defaults" in json.loads(lines[-1])["error"]
