@@ -27,18 +27,9 @@ from host_tools import serial_link
 from host_tools.errors import CliError
 from host_tools.protocol import Gap, Message, Raw, Reboot, SeqTracker, parse_line, ticks_diff
 from host_tools.serial_link import Line, Status
+from host_tools.trace import TRACE_COLUMNS
 
-TRACE_HEADER = (
-    "t_s",
-    "coil_c",
-    "ambient_c",
-    "amps",
-    "coil_fault",
-    "ambient_fault",
-    "ct_fault",
-    "relay",
-    "reboot",
-)
+TRACE_HEADER = TRACE_COLUMNS  # the trace CSV contract (docs/trace-format.md)
 _DUMPS = json.JSONEncoder(separators=(",", ":")).encode
 # Device ticks are unambiguous only within half their 2**30 ms period; beyond that between two
 # samples (the logger was off for days) the host clock is the better judge of elapsed time.

@@ -29,20 +29,10 @@ from splitguard.supervisor import Supervisor
 
 from host_tools.errors import CliError
 from host_tools.plant import Plant
+from host_tools.trace import TRACE_COLUMNS
 
 SCENARIO_DIR = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scenarios"
-)
-TRACE_COLUMNS = (
-    "t_s",
-    "coil_c",
-    "ambient_c",
-    "amps",
-    "coil_fault",
-    "ambient_fault",
-    "ct_fault",
-    "relay",
-    "reboot",
 )
 # Ticks start an hour before the 2**30 wrap, so every long scenario crosses it once.
 DEFAULT_START_TICK = (1 << 30) - 3_600_000

@@ -32,6 +32,8 @@ __all__ = ["MISSING", "REQUIRED", "Trace", "TraceError", "open_trace"]
 
 REQUIRED = ("t_s", "coil_c", "ambient_c", "amps")
 OPTIONAL = ("coil_fault", "ambient_fault", "ct_fault", "relay", "reboot")
+# What the logger's export and the simulator write: every column replay reads, in this order.
+TRACE_COLUMNS = REQUIRED + OPTIONAL
 # The cause given to a sensor whose value the trace leaves empty (or `nan`) without naming one.
 MISSING = "missing"
 

@@ -12,6 +12,7 @@ import json
 
 from splitguard import config, states
 from splitguard.compat import NAN, const
+from splitguard.config import show_value
 from splitguard.reading import Reading
 from splitguard.report import reading_fields
 
@@ -69,23 +70,6 @@ def _names():
     return ", ".join(cmd for cmd, _ in COMMANDS)
 
 
-def _what(v):
-    # How an error message quotes a value the host sent (JSON spelling, bounded length).
-    if v is None:
-        return "null"
-    if v is True:
-        return "true"
-    if v is False:
-        return "false"
-    if isinstance(v, str):
-        return "'%s'" % (v if len(v) <= 40 else v[:40] + "...")
-    if isinstance(v, dict):
-        return "an object"
-    if isinstance(v, list):
-        return "a list"
-    return str(v)
-
-
 def _is_number(v):
     # bool is an int in CPython (not in MicroPython); `true` is never a number here.
     return type(v) is not bool and isinstance(v, (int, float))
@@ -98,10 +82,10 @@ def _finite(v):
 def _number(msg, key, default, lo, hi, unit):
     v = msg.get(key, default)
     if not _is_number(v) or not _finite(v):
-        raise CommandError("%s: expected a number, got %s" % (key, _what(v)))
+        raise CommandError("%s: expected a number, got %s" % (key, show_value(v)))
     if v < lo or v > hi:
         raise CommandError(
-            "%s: %s is out of range (allowed %d..%d %s)" % (key, _what(v), lo, hi, unit)
+            "%s: %s is out of range (allowed %d..%d %s)" % (key, show_value(v), lo, hi, unit)
         )
     return v
 
@@ -276,13 +260,16 @@ class Commands:
             return
         name = msg.get("cmd")
         if not isinstance(name, str):
-            why = "missing" if name is None else "expected a string, got %s" % _what(name)
+            why = "missing" if name is None else "expected a string, got %s" % show_value(name)
             self._error(now_ms, req_id, None, "cmd: %s" % why)
             return
         allowed = _args_of(name)
         if allowed is None:
             self._error(
-                now_ms, req_id, None, "unknown command %s (known: %s)" % (_what(name), _names())
+                now_ms,
+                req_id,
+                None,
+                "unknown command %s (known: %s)" % (show_value(name), _names()),
             )
             return
         for key in msg:
@@ -292,7 +279,7 @@ class Commands:
                     req_id,
                     name,
                     "%s: not an argument of %s (allowed: %s)"
-                    % (_what(key), name, ", ".join(allowed) if allowed else "none"),
+                    % (show_value(key), name, ", ".join(allowed) if allowed else "none"),
                 )
                 return
         try:
@@ -365,7 +352,7 @@ class Commands:
         patch = msg.get("config")
         if not isinstance(patch, dict):
             raise CommandError(
-                "config: expected an object of fields to change, got %s" % _what(patch)
+                "config: expected an object of fields to change, got %s" % show_value(patch)
             )
         # Errors name the file as `splitguard config check` does for the same file.
         name = "config.json"
@@ -548,7 +535,7 @@ class Commands:
                 if fault not in faults:
                     raise CommandError(
                         "%s: %s is not a fault (allowed %s)"
-                        % (fault_key, _what(fault), ", ".join(faults))
+                        % (fault_key, show_value(fault), ", ".join(faults))
                     )
                 value = NAN
                 fields.append(fault_key)

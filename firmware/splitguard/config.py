@@ -161,8 +161,8 @@ def _num_text(x):
     return str(x)
 
 
-def _show(v):
-    """A value as the error message quotes it (JSON spelling, strings in single quotes)."""
+def show_value(v):
+    """A value as an error message quotes it (JSON spelling, strings in single quotes, cut)."""
     if v is True:
         return "true"
     if v is False:
@@ -170,7 +170,8 @@ def _show(v):
     if v is None:
         return "null"
     if isinstance(v, str):
-        return "'%s'" % v
+        # Bounded: the value may be anything a host sent over serial.
+        return "'%s'" % (v if len(v) <= 40 else v[:40] + "...")
     if isinstance(v, dict):
         return "an object"
     if isinstance(v, list):
@@ -195,7 +196,7 @@ def _range_text(lo, hi, unit):
 
 
 def _choice_text(choices, unit):
-    parts = [_show(c) if isinstance(c, str) else _num_text(c) for c in choices]
+    parts = [show_value(c) if isinstance(c, str) else _num_text(c) for c in choices]
     text = " or ".join(parts) if len(parts) < 3 else ", ".join(parts[:-1]) + " or " + parts[-1]
     return text + " " + unit if unit else text
 
@@ -203,19 +204,19 @@ def _choice_text(choices, unit):
 def _number(v, path, errors, lo=None, hi=None, unit=None, whole=False):
     """The number v if it is one (and in range), else None with a line added to errors."""
     if not _is_number(v):
-        errors.append("%s: expected a number, got %s" % (path, _show(v)))
+        errors.append("%s: expected a number, got %s" % (path, show_value(v)))
         return None
     if not _finite(v):
-        errors.append("%s: expected a finite number, got %s" % (path, _show(v)))
+        errors.append("%s: expected a finite number, got %s" % (path, show_value(v)))
         return None
     if whole:
         if v != int(v):
-            errors.append("%s: expected a whole number, got %s" % (path, _show(v)))
+            errors.append("%s: expected a whole number, got %s" % (path, show_value(v)))
             return None
         v = int(v)
     if lo is not None and (v < lo or v > hi):
         errors.append(
-            "%s: %s is out of range (allowed %s)" % (path, _show(v), _range_text(lo, hi, unit))
+            "%s: %s is out of range (allowed %s)" % (path, show_value(v), _range_text(lo, hi, unit))
         )
         return None
     return v
@@ -278,7 +279,7 @@ def _defaults(fields):
 def _section(data, fields, path, errors, fill_defaults):
     """Check an object against a field table; the checked values, defaults merged if asked."""
     if not isinstance(data, dict):
-        errors.append("%s: expected an object, got %s" % (path or "top level", _show(data)))
+        errors.append("%s: expected an object, got %s" % (path or "top level", show_value(data)))
         return {}
     names = [f[0] for f in fields]
     _unknown_keys(data, names, path, errors)
@@ -312,18 +313,18 @@ def _field(v, kind, default, lo, hi, unit, path, errors, fill_defaults):
             if (type(c) is type(v) or (_is_number(c) and _is_number(v))) and c == v:
                 return c
         errors.append(
-            "%s: %s is not allowed (allowed %s)" % (path, _show(v), _choice_text(lo, unit))
+            "%s: %s is not allowed (allowed %s)" % (path, show_value(v), _choice_text(lo, unit))
         )
         return None
     if kind == _BOOL:
         if v is True or v is False:
             return v
-        errors.append("%s: expected true or false, got %s" % (path, _show(v)))
+        errors.append("%s: expected true or false, got %s" % (path, show_value(v)))
         return None
     if kind == _STR:
         if isinstance(v, str):
             return v
-        errors.append("%s: expected a string, got %s" % (path, _show(v)))
+        errors.append("%s: expected a string, got %s" % (path, show_value(v)))
         return None
     if kind == _VERSION:
         return _version(v, path, errors)
@@ -344,7 +345,7 @@ def _version(v, path, errors):
         for p in parts:
             ok = ok and len(p) > 0 and p.isdigit()
     if not ok:
-        errors.append("%s: expected a version like '1.23', got %s" % (path, _show(v)))
+        errors.append("%s: expected a version like '1.23', got %s" % (path, show_value(v)))
         return None
     return v
 
@@ -359,7 +360,7 @@ def _version_tuple(text):
 def _rows(v, path, errors, width, min_rows, max_rows):
     """A list of `width`-number rows, or None with errors added."""
     if not isinstance(v, list):
-        errors.append("%s: expected a list of [t_c, r_ohm] rows, got %s" % (path, _show(v)))
+        errors.append("%s: expected a list of [t_c, r_ohm] rows, got %s" % (path, show_value(v)))
         return None
     if len(v) < min_rows or len(v) > max_rows:
         want = "%d" % min_rows if min_rows == max_rows else "at least %d" % min_rows
@@ -370,19 +371,19 @@ def _rows(v, path, errors, width, min_rows, max_rows):
     for i, row in enumerate(v):
         here = "%s[%d]" % (path, i)
         if not isinstance(row, list) or len(row) != width:
-            errors.append("%s: expected [t_c, r_ohm], got %s" % (here, _show(row)))
+            errors.append("%s: expected [t_c, r_ohm], got %s" % (here, show_value(row)))
             continue
         t = _number(row[0], here + "[0]", errors)
         r = _number(row[1], here + "[1]", errors)
         if r is not None and r <= 0:
-            errors.append("%s: resistance must be positive, got %s" % (here + "[1]", _show(r)))
+            errors.append("%s: resistance must be positive, got %s" % (here + "[1]", show_value(r)))
         out.append([t, r])
     return out if len(errors) == n_errors else None
 
 
 def _thermistor(v, path, errors):
     if not isinstance(v, dict):
-        errors.append("%s: expected an object, got %s" % (path, _show(v)))
+        errors.append("%s: expected an object, got %s" % (path, show_value(v)))
         return None
     forms = [k for k in _THERMISTOR_FORMS if k in v]
     _unknown_keys(v, _THERMISTOR_FORMS, path, errors)
@@ -411,7 +412,7 @@ def _thermistor(v, path, errors):
     else:
         spec = None
         if not isinstance(body, list) or len(body) != 3:
-            errors.append("%s: expected [a, b, c], got %s" % (here, _show(body)))
+            errors.append("%s: expected [a, b, c], got %s" % (here, show_value(body)))
         else:
             spec = [_number(x, "%s[%d]" % (here, i), errors) for i, x in enumerate(body)]
     if len(errors) != n_errors:
@@ -421,7 +422,7 @@ def _thermistor(v, path, errors):
 
 def _ct(v, path, errors):
     if not isinstance(v, dict):
-        errors.append("%s: expected an object, got %s" % (path, _show(v)))
+        errors.append("%s: expected an object, got %s" % (path, show_value(v)))
         return None
     kind = v.get("type")
     if kind == "voltage":
@@ -439,7 +440,8 @@ def _ct(v, path, errors):
     else:
         if "type" in v:
             errors.append(
-                "%s.type: %s is not allowed (allowed 'voltage' or 'current')" % (path, _show(kind))
+                "%s.type: %s is not allowed (allowed 'voltage' or 'current')"
+                % (path, show_value(kind))
             )
         else:
             errors.append("%s.type: missing (required: 'voltage' or 'current')" % path)
@@ -495,7 +497,7 @@ def validate_device(data, filename="config.json"):
     if lo is not None and hi is not None and lo >= hi:
         errors.append(
             "detector.frost_ambient_min_c: %s must be below frost_ambient_max_c (%s)"
-            % (_show(lo), _show(hi))
+            % (show_value(lo), show_value(hi))
         )
     if not errors:
         _physics(cfg, errors)
