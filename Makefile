@@ -29,7 +29,7 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	touch $(NODE_STAMP)
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -50,6 +50,25 @@ mpy: $(STAMP)
 
 monitor: $(STAMP)
 	$(VENV)/bin/splitguard monitor --port $(PORT)
+
+# --- flashing, the virtual board and the demo (docs/virtual-board.md, docs/hil-rig.md) ---------
+# make flash PORT=/dev/ttyUSB0 [BOARD=esp32_devkitc]   (PORT=auto finds a board; a virtual
+# board's pty works the same). make demo: the virtual board end to end; make demo PORT=...:
+# flash that real board and open the monitor. make vboard [SCENARIO=name] [SPEED=60]: a virtual
+# board on build/vboard/tty until Ctrl-C.
+BOARD ?=
+SPEED ?= 60
+SCENARIO ?=
+.PHONY: flash demo vboard
+
+flash: $(STAMP)
+	$(PY) -m host_tools.cli flash --port $(PORT) $(if $(BOARD),--board $(BOARD))
+
+demo: $(STAMP) $(NODE_STAMP)
+	$(PY) -m host_tools.cli demo $(if $(filter command line,$(origin PORT)),--port $(PORT) $(if $(BOARD),--board $(BOARD)))
+
+vboard: $(STAMP) $(NODE_STAMP)
+	$(PY) -m host_tools.cli vboard --link build/vboard/tty --speed $(SPEED) $(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(BOARD),--board $(BOARD))
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from splitguard import VERSION
 
 from host_tools import config_cmd
+from host_tools import flash as flash_cmd
 from host_tools import logger as log_cmd
 from host_tools import monitor as monitor_cmd
 from host_tools import plot as plot_cmd
@@ -22,6 +23,8 @@ from host_tools import replay as replay_cmd
 from host_tools import scenarios as scenarios_cmd
 from host_tools import simulate as simulate_cmd
 from host_tools.errors import CliError
+from host_tools.vboard import demo as demo_cmd
+from host_tools.vboard import host as vboard_cmd
 
 __all__ = ["COMMANDS", "CliError", "Command", "main"]
 
@@ -37,6 +40,19 @@ class Command:
 COMMANDS: tuple[Command, ...] = (
     Command(
         "config", "check or show a board file or device config", config_cmd.setup, config_cmd.run
+    ),
+    Command("flash", "put the firmware on a board and check it", flash_cmd.setup, flash_cmd.run),
+    Command(
+        "vboard",
+        "run the virtual board on a pseudo-terminal",
+        vboard_cmd.setup,
+        vboard_cmd.run,
+    ),
+    Command(
+        "demo",
+        "the whole chain on a virtual board (or flash and monitor --port)",
+        demo_cmd.setup,
+        demo_cmd.run,
     ),
     Command("monitor", "live view of a board on a serial port", monitor_cmd.setup, monitor_cmd.run),
     Command("log", "log a board's lines to files; export a trace CSV", log_cmd.setup, log_cmd.run),
