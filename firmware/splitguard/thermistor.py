@@ -254,6 +254,20 @@ class _Formula(Thermistor):
         return math.exp(x)
 
 
+def _segment(knots, last, v):
+    """Index of the last knot at or below v in ascending `knots`, clamped to 0..last so the end
+    segments extrapolate; a binary search, no allocation."""
+    lo = 0
+    hi = last
+    while lo < hi:
+        mid = (lo + hi + 1) >> 1
+        if knots[mid] <= v:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 class _Table(Thermistor):
     """A datasheet table, interpolated with the local β of neighbouring rows."""
 
@@ -286,15 +300,7 @@ class _Table(Thermistor):
             return NAN
         x = math.log(ohms)
         xs = self._x
-        # Last knot at or below x, clamped to a real segment: the end segments extrapolate.
-        lo = 0
-        hi = self._last
-        while lo < hi:
-            mid = (lo + hi + 1) >> 1
-            if xs[mid] <= x:
-                lo = mid
-            else:
-                hi = mid - 1
+        lo = _segment(xs, self._last, x)
         return 1.0 / (self._y[lo] + self._s[lo] * (x - xs[lo])) - KELVIN
 
     def ohms(self, celsius):
@@ -306,12 +312,5 @@ class _Table(Thermistor):
     def _ohms(self, celsius):
         y = 1.0 / (celsius + KELVIN)
         ys = self._y
-        lo = 0
-        hi = self._last
-        while lo < hi:
-            mid = (lo + hi + 1) >> 1
-            if ys[mid] <= y:
-                lo = mid
-            else:
-                hi = mid - 1
+        lo = _segment(ys, self._last, y)
         return math.exp(self._x[lo] + (y - ys[lo]) / self._s[lo])
