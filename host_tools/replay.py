@@ -14,6 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from contextlib import closing
 
 from splitguard import config, states
 from splitguard.clock import ticks_add, ticks_diff
@@ -24,7 +25,7 @@ from splitguard.supervisor import Supervisor
 
 from host_tools import config_cmd
 from host_tools.errors import CliError
-from host_tools.trace import Trace, TraceError, open_trace
+from host_tools.trace import PLAIN, Trace, TraceError, open_trace
 
 __all__ = ["MemoryStore", "ReplayStats", "replay", "run", "setup", "summary"]
 
@@ -102,11 +103,18 @@ def replay(
     device: dict | None = None,
     on_event: Callable[[dict], None] | None = None,
     start_tick: int = 0,
+    parallel: bool | None = None,
 ) -> ReplayStats:
     """Replay `trace` under the validated device config (defaults if None); events to on_event.
 
     `start_tick` is where the tick clock starts for a CSV (a device log brings its own ticks).
+    `parallel`: parse the CSV in a second process (None: when the file is large).
     """
+    with closing(trace.blocks(parallel)) as source:
+        return _replay(trace, source, device, on_event, start_tick)
+
+
+def _replay(trace, source, device, on_event, start_tick) -> ReplayStats:
     dev = device if device is not None else config.default_device()
     det_cfg = dev["detector"]
     sup_cfg = dev["supervisor"]
@@ -123,7 +131,32 @@ def replay(
     run_ms = 0
     rows = 0
     line = 0
-    for sample in trace.samples():
+    unpack = PLAIN.iter_unpack
+    size = PLAIN.size
+    mask = _TICKS_MAX
+    big = _TICK_STEP
+    for sample in source:
+        if sample.__class__ is bytes:
+            # A block of plain rows from the parallel reader, after the first sample: no
+            # faults, reboots, checks or actions, so only the values change.
+            reading.coil_fault = reading.ambient_fault = reading.ct_fault = None
+            for line, t_ms, coil, amb, amps in unpack(sample):
+                dt = t_ms - prev_ms
+                tick = (tick + dt) & mask if dt < big else _advance(tick, dt)
+                reading.coil_c = coil
+                reading.ambient_c = amb
+                reading.amps = amps
+                d = step(tick, reading)
+                if d.events:
+                    _events(d.events, t_ms, line, st, on_event)
+                if d.unit_state is not unit or d.state is not sup_state:
+                    _add_run(st, unit, sup_state, t_ms - run_ms)
+                    run_ms = t_ms
+                    unit = d.unit_state
+                    sup_state = d.state
+                prev_ms = t_ms
+            rows += len(sample) // size
+            continue
         line, t_ms, dtick, coil, amb, amps, cf, af, ctf, boot, check, pre = sample
         if step is None:
             st.first_line = line

@@ -3,6 +3,8 @@
 docs/trace-format.md is the contract. `open_trace(path)` decides the format by content and
 returns a Trace; iterating `trace.samples()` yields one tuple per sample (fields below) without
 ever holding the file in memory. Problems raise TraceError naming the file, line and column.
+`trace.blocks()` is the same stream for replay's hot loop: a large CSV is parsed in a forked
+child and its plain rows arrive packed, many to a bytes block (see PLAIN).
 
 A sample tuple is `(line, t_ms, tick, coil_c, ambient_c, amps, coil_fault, ambient_fault,
 ct_fault, boot, check, actions)`:
@@ -21,14 +23,20 @@ ct_fault, boot, check, actions)`:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
+import os
+import pickle
+import signal
+import struct
+import sys
 from collections.abc import Iterator
 
 from splitguard.clock import ticks_diff
 
-__all__ = ["MISSING", "REQUIRED", "Trace", "TraceError", "open_trace"]
+__all__ = ["MISSING", "PLAIN", "REQUIRED", "Trace", "TraceError", "open_trace"]
 
 REQUIRED = ("t_s", "coil_c", "ambient_c", "amps")
 OPTIONAL = ("coil_fault", "ambient_fault", "ct_fault", "relay", "reboot")
@@ -48,6 +56,15 @@ _TICKS_TRUST_MS = (1 << 29) * 9 // 10  # _csv_row: the file ends inside this lin
 _CUT_ON = (None, None, True)
 _CUT_OFF = (None, None, False)
 _FLAG = {"": False, "0": False, "1": True}
+# `blocks()`: a plain CSV sample (no fault, reboot or relay check) as (line, t_ms, coil, amb,
+# amps).
+PLAIN = struct.Struct("=qqddd")
+# A CSV larger than this is parsed in a forked child, on the second core: below it the fork
+# costs more than it saves.
+PARALLEL_BYTES = 200_000
+# Records per message: 40 kB, less than any pipe holds, so the child is never left waiting
+# halfway through a message (with bigger ones, the two processes took turns on one core).
+_BLOCK = 1024
 
 
 class TraceError(ValueError):
@@ -79,6 +96,106 @@ class Trace:
                 yield from self._csv(f, ends_with_newline)
             else:
                 yield from self._jsonl(f)
+
+    def blocks(self, parallel: bool | None = None) -> Iterator:
+        """`samples()` in runs: plain CSV samples packed as PLAIN records in bytes blocks,
+        any other as its sample tuple. A large CSV (or `parallel=True`) is parsed by a forked
+        child while the caller works on the previous blocks; errors surface here as they
+        would from `samples()`, after every sample before them."""
+        if parallel is None:
+            parallel = self.kind == "csv" and _size(self.path) > PARALLEL_BYTES
+        if not (parallel and self.kind == "csv" and hasattr(os, "fork")):
+            return self.samples()
+        return self._forked()
+
+    def _forked(self) -> Iterator:
+        r, w = os.pipe()
+        _grow_pipe(w)
+        # The child inherits unwritten buffers; flushed now, they cannot be written twice.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover (the child: coverage does not follow it)
+            code = 1
+            try:
+                os.close(r)
+                self._feed(w)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(w)
+        done = False
+        try:
+            with os.fdopen(r, "rb", 1 << 16) as f:
+                load = pickle.load
+                while True:
+                    try:
+                        msg = load(f)
+                    except EOFError:
+                        raise RuntimeError(
+                            "%s: the trace reader process ended unexpectedly" % self.path
+                        ) from None
+                    if msg.__class__ is list:
+                        yield from msg
+                        continue
+                    done = True
+                    if msg[0] == "error":
+                        raise msg[1] from None
+                    self.cut, self.lines, self.columns = msg[1:]
+                    return
+        finally:
+            if not done:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+
+    def _feed(self, fd: int) -> None:
+        # The child's side of `blocks()`: pickled lists of blocks and samples, then a last
+        # ("end", cut, lines, columns) or ("error", exception).
+        pack = PLAIN.pack
+        with os.fdopen(fd, "wb", 1 << 16) as f:
+            dump = pickle.dump
+            proto = pickle.HIGHEST_PROTOCOL
+            items: list = []
+            recs: list = []
+            first = True  # the caller builds its supervisor on a sample tuple
+            try:
+                for s in self.samples():
+                    if (
+                        s[6] is None
+                        and s[7] is None
+                        and s[8] is None
+                        and s[10] is None
+                        and not (first or s[9])
+                    ):
+                        recs.append(pack(s[0], s[1], s[3], s[4], s[5]))
+                        if len(recs) >= _BLOCK:
+                            items.append(b"".join(recs))
+                            recs = []
+                            dump(items, f, proto)
+                            items = []
+                        continue
+                    first = False
+                    if recs:
+                        items.append(b"".join(recs))
+                        recs = []
+                    items.append(s)
+                    if len(items) >= _BLOCK:
+                        dump(items, f, proto)
+                        items = []
+                end = ("end", self.cut, self.lines, self.columns)
+            except Exception as exc:
+                end = ("error", exc)
+            if recs:
+                items.append(b"".join(recs))
+            if items:
+                dump(items, f, proto)
+            try:
+                data = pickle.dumps(end, proto)
+            except Exception:  # an exception that does not pickle: its message does
+                exc = end[1]
+                data = pickle.dumps(("error", RuntimeError("%s: %s" % (type(exc).__name__, exc))))
+            f.write(data)
 
     def _where(self, line: int, column: str | None = None) -> str:
         if column is None:
@@ -395,6 +512,25 @@ def _is_int(x) -> bool:
 
 def _sec(ms: int) -> str:
     return "%g" % (ms / 1000)
+
+
+_PIPE_SIZE = 1 << 20
+
+
+def _grow_pipe(fd):
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+    except (ImportError, AttributeError, OSError):
+        pass
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def open_trace(path: str) -> Trace:

@@ -9,6 +9,7 @@ exactly what the builders make. After a deliberate change in the firmware logic,
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
@@ -592,6 +593,93 @@ def test_a_person_clearing_a_lockout_in_a_log_is_replayed(tmp_path):
     assert st.mismatches == 0 and st.checked == st.rows
     cleared = json.loads(got[names.index("lockout_cleared")])
     assert cleared["source"] == "button"
+
+
+# -- the parallel reader -----------------------------------------------------------------------
+
+BIG_ROWS = 300_000
+
+
+def _big_csv(tmp_path, columns, rows=BIG_ROWS):
+    """`rows` one-second rows of the bench's cold-spell pattern (a defrost every 60-90 min),
+    with a coil sensor out for 3 min and a second one with a named cause, and, when `columns`
+    has reboot, a reboot row whose time goes back 100 s."""
+    from bench.bench_replay import write_trace
+
+    buf = io.StringIO()
+    write_trace(buf, rows)
+    lines = buf.getvalue().splitlines()[1:]
+    full = columns == "full"
+    out = [HEADER.rstrip("\n") + (",coil_fault,reboot\n" if full else "\n")]
+    for i, line in enumerate(lines):
+        t, coil, amb, amps = line.split(",")
+        cause = reboot = ""
+        if rows // 3 <= i < rows // 3 + 180:
+            coil = ""  # open thermistor, cause not given
+        elif rows // 2 <= i < rows // 2 + 90 and full:
+            coil, cause = "-7.5", "short"
+        elif i == rows * 2 // 3 and full:
+            t, reboot = str(int(t) - 100), "1"
+        if i == rows * 5 // 6:
+            out.append("# a comment the fast path hands to the careful one\n")
+        out.append(
+            "%s,%s,%s,%s,%s,%s\n" % (t, coil, amb, amps, cause, reboot)
+            if full
+            else "%s,%s,%s,%s\n" % (t, coil, amb, amps)
+        )
+    return _write(tmp_path, "".join(out), "big_%s.csv" % columns)
+
+
+def _both_ways(path):
+    runs = []
+    for parallel in (False, True):
+        out = []
+        err = None
+        try:
+            st = replay(open_trace(path), None, out.append, 0, parallel)
+        except TraceError as exc:
+            st, err = None, str(exc)
+        runs.append((out, None if st is None else summary(st), err))
+    return runs
+
+
+@pytest.mark.parametrize("columns", ["plain", "full"])
+def test_the_parallel_reader_replays_a_large_csv_exactly_as_the_sequential_one(tmp_path, columns):
+    path = _big_csv(tmp_path, columns)
+    assert any(type(b) is bytes for b in open_trace(path).blocks(True))
+    (seq, seq_sum, _), (par, par_sum, _) = _both_ways(path)
+    names = {e["event"] for e in seq}
+    assert {states.EV_DEFROST_START, states.EV_SENSOR_FAULT} <= names
+    assert par == seq
+    assert par_sum == seq_sum
+    assert "%d rows" % BIG_ROWS in seq_sum[0]
+    if columns == "full":
+        assert ", 1 reboot" in seq_sum[0]
+
+
+def test_the_parallel_reader_stops_at_a_bad_cell_after_the_same_events(tmp_path):
+    path = _big_csv(tmp_path, "plain", 20_000)
+    text = Path(path).read_text()
+    at = text.index("\n", len(text) * 3 // 4) + 1
+    line = text.count("\n", 0, at) + 1
+    Path(path).write_text(text[:at] + "17,-8,abc,4\n" + text[at:])
+    (seq, _, seq_err), (par, _, par_err) = _both_ways(path)
+    assert seq_err == "%s: line %d, column ambient_c: 'abc' is not a number" % (path, line)
+    assert par_err == seq_err
+    assert par == seq and seq
+
+
+def test_the_parallel_reader_replays_a_cut_large_file_up_to_the_cut(tmp_path, capsys):
+    path = _big_csv(tmp_path, "plain", 20_000)  # 500 kB: the command line forks too
+    text = Path(path).read_text()
+    Path(path).write_text(text[: text.index("\n", len(text) // 2) + 5])
+    (seq, seq_sum, _), (par, par_sum, _) = _both_ways(path)
+    assert "is cut short (no newline at the end of the file); replayed up to" in seq_sum[0]
+    assert (par, par_sum) == (seq, seq_sum)
+    code, out, err = _run(capsys, path)
+    assert code == 0
+    assert out.splitlines() == [json.dumps(e) for e in seq]
+    assert err.splitlines() == seq_sum
 
 
 # -- regenerate the fixtures -------------------------------------------------------------------
