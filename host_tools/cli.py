@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from splitguard import VERSION
 
-from host_tools import config_cmd
+from host_tools import config_cmd, send_cmd
 from host_tools import flash as flash_cmd
 from host_tools import logger as log_cmd
 from host_tools import monitor as monitor_cmd
@@ -57,6 +57,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("monitor", "live view of a board on a serial port", monitor_cmd.setup, monitor_cmd.run),
     Command("log", "log a board's lines to files; export a trace CSV", log_cmd.setup, log_cmd.run),
     Command("plot", "plot a log or trace CSV to a PNG", plot_cmd.setup, plot_cmd.run),
+    Command("send", "send one protocol command to a board", send_cmd.setup, send_cmd.run),
     Command(
         "replay",
         "replay a trace or device log through the firmware logic",
