@@ -43,3 +43,20 @@ def read_csv_rows(name):
 def read_rt_table(name):
     """A datasheet R–T table from tests/data/NAME as [(t_c, r_ohm), ...]."""
     return [(float(r[0]), float(r[1])) for r in read_csv_rows(name)]
+
+
+def without_allocating(fn):
+    """Call fn() with MicroPython's heap locked, so any allocation raises MemoryError; under
+    CPython just call it (the test still asserts what fn did). Returns fn's result.
+
+    fn takes no arguments: build it before the call, since a call with *args would itself
+    allocate; so does calling a closure over more than a few variables (use default arguments)."""
+    if not MICROPYTHON:
+        return fn()
+    import micropython
+
+    micropython.heap_lock()
+    try:
+        return fn()
+    finally:
+        micropython.heap_unlock()

@@ -4,7 +4,7 @@ import json
 import os
 
 import machine
-from spec import DATA_DIR, MICROPYTHON
+from spec import DATA_DIR, without_allocating
 from splitguard import config, states, store
 from splitguard.app import build, console_reader, console_writer, load_configs
 from splitguard.clock import ManualClock
@@ -47,6 +47,17 @@ def _config_path():
             os.remove(p)
         except OSError:
             pass
+    return path
+
+
+def _locked_out_store(reason):
+    """A store file as a board leaves it in LOCKOUT before a reboot; returns its path."""
+    path = _store_path()
+    rec = store.defaults()
+    rec["lockout"] = True
+    rec["lockout_reason"] = reason
+    rec["state"] = states.LOCKOUT
+    store.Store(path, os).save(rec)
     return path
 
 
@@ -175,12 +186,7 @@ def test_open_coil_sensor_is_reported_in_the_sample_with_its_cause():
 
 
 def test_a_lockout_from_before_a_reboot_is_cleared_by_holding_the_button():
-    path = _store_path()
-    rec = store.defaults()
-    rec["lockout"] = True
-    rec["lockout_reason"] = "defrost too long again after 3 power cycles"
-    rec["state"] = states.LOCKOUT
-    store.Store(path, os).save(rec)
+    path = _locked_out_store("defrost too long again after 3 power cycles")
     # The BOOT button held from t=6 s to t=13 s; default lockout_clear_hold_s is 5 s.
     rig = Rig(store_path=path, button=lambda now: 6000 <= now < 13000)
     rig.app.run(periods=1)
@@ -194,12 +200,7 @@ def test_a_lockout_from_before_a_reboot_is_cleared_by_holding_the_button():
 
 
 def test_a_short_button_press_does_not_clear_a_lockout():
-    path = _store_path()
-    rec = store.defaults()
-    rec["lockout"] = True
-    rec["lockout_reason"] = "test"
-    rec["state"] = states.LOCKOUT
-    store.Store(path, os).save(rec)
+    path = _locked_out_store("test")
     rig = Rig(store_path=path, button=lambda now: 6000 <= now < 9000)
     rig.app.run(periods=4)
     assert rig.samples()[-1]["sup"] == states.LOCKOUT
@@ -334,18 +335,12 @@ def test_an_idle_poll_slice_allocates_nothing():
     rig.poll()
     rig.hal._led = None  # the fake Pin records every write in a list; the LED is not under test
     now = rig.clock.ticks_ms()
-    if MICROPYTHON:
-        import micropython
 
-        micropython.heap_lock()
-        try:
-            for i in range(100):
-                rig.app.poll(now + 10 * i)
-        finally:
-            micropython.heap_unlock()
-    else:
+    def polls():
         for i in range(100):
             rig.app.poll(now + 10 * i)
+
+    without_allocating(polls)
     assert rig.app.outbox.count == 0
 
 

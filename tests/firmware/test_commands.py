@@ -12,7 +12,7 @@ import machine
 from splitguard import VERSION, config, states, store
 from splitguard.commands import MAX_LINE, LineReader, merge_config
 from splitguard.supervisor import WAIT_SETTLE
-from test_app import Rig, _store_path
+from test_app import Rig, _locked_out_store, _store_path
 
 # The smallest settle time the config allows, so a power cycle is possible after 1 min.
 _FAST_SETTLE = {"supervisor": {"boot_settle_min": 1}}
@@ -29,12 +29,7 @@ def _settled_rig():
 
 
 def _lockout_rig():
-    path = _store_path()
-    rec = store.defaults()
-    rec["lockout"] = True
-    rec["lockout_reason"] = "defrost too long, but 3 power cycles in the last 24 h"
-    rec["state"] = states.LOCKOUT
-    store.Store(path, os).save(rec)
+    path = _locked_out_store("defrost too long, but 3 power cycles in the last 24 h")
     rig = Rig(store_path=path)
     rig.app.run(periods=1)
     return rig

@@ -252,16 +252,7 @@ def test_fill_and_window_add_allocate_nothing():
     buf = array("i", [0] * len(wave))
     clamp = CTClamp.current_output(2000, 33)
     window = clamp.window
-    if spec.MICROPYTHON:
-        import micropython
-
-        micropython.heap_lock()
-        try:
-            _fill_then_accumulate(buf, read_uv, ticks_us, window)
-        finally:
-            micropython.heap_unlock()
-    else:
-        _fill_then_accumulate(buf, read_uv, ticks_us, window)
+    spec.without_allocating(lambda: _fill_then_accumulate(buf, read_uv, ticks_us, window))
     assert list(buf) == list(wave)
     assert window.count == 80
     assert 79 * 500 - 20_000 <= clock[0] < 80 * 500 - 20_000  # wrapped, paced 500 µs apart

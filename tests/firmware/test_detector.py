@@ -5,7 +5,7 @@ explains each rule. Traces come from tests/firmware/traces.py (piecewise-linear,
 """
 
 import traces as tr
-from spec import MICROPYTHON
+from spec import without_allocating
 from splitguard import states
 from splitguard.clock import TICKS_PERIOD, ticks_add, ticks_diff
 from splitguard.detector import DEFAULTS, Detector
@@ -526,26 +526,21 @@ def test_update_allocates_nothing_in_steady_state():
 
 
 def _locked_updates(det, r, coils, ambs, amps, events, now):
-    lock = unlock = None
-    if MICROPYTHON:
-        import micropython
-
-        lock, unlock = micropython.heap_lock, micropython.heap_unlock
-        lock()
-    try:
+    # Defaults, not free variables: calling a closure over more than a few cells allocates.
+    def run(det=det, r=r, coils=coils, ambs=ambs, amps=amps, events=events, now=now):
         i = 0
         state = None
+        t = now
         while i < 64:
             r.coil_c = coils[i]
             r.ambient_c = ambs[i]
             r.amps = amps[i]
-            state = det.update(now, r, events)
-            now += 10_000
+            state = det.update(t, r, events)
+            t += 10_000
             i += 1
-    finally:
-        if unlock:
-            unlock()
-    return state
+        return state
+
+    return without_allocating(run)
 
 
 # -- how long a defrost ran, as the maker counts it ------------------------------------------

@@ -14,7 +14,7 @@ says exactly what the unit does; the real detector is exercised at the end of th
 """
 
 import traces as tr
-from spec import MICROPYTHON
+from spec import MICROPYTHON, without_allocating
 from splitguard import states
 from splitguard.clock import TICKS_PERIOD, ticks_add, ticks_diff
 from splitguard.compat import NAN
@@ -687,16 +687,7 @@ def test_steady_state_step_allocates_nothing():
     events = d.events
     now = _steady_steps(sup, reading, 0, 60)  # 5 min: settled, the start-up events are past
     now = _steady_steps(sup, reading, now, 1)
-    if MICROPYTHON:
-        import micropython
-
-        micropython.heap_lock()
-        try:
-            now = _steady_steps(sup, reading, now, 200)
-        finally:
-            micropython.heap_unlock()
-    else:
-        now = _steady_steps(sup, reading, now, 200)
+    now = without_allocating(lambda: _steady_steps(sup, reading, now, 200))
     assert sup.step(now, reading) is d
     assert d.events is events
     assert d.events == []
@@ -867,16 +858,7 @@ def test_real_detector_and_supervisor_steady_state_allocates_nothing():
     now = _steady_steps(sup, reading, 0, 120)  # 10 min: settled, frost reported
     assert sup.decision.unit_state == states.FROSTING
     now = _steady_steps(sup, reading, now, 1)
-    if MICROPYTHON:
-        import micropython
-
-        micropython.heap_lock()
-        try:
-            now = _steady_steps(sup, reading, now, 200)
-        finally:
-            micropython.heap_unlock()
-    else:
-        now = _steady_steps(sup, reading, now, 200)
+    now = without_allocating(lambda: _steady_steps(sup, reading, now, 200))
     assert sup.decision.events == []
     assert sup.decision.state == states.WATCHING
     assert sup.decision.unit_state == states.FROSTING
