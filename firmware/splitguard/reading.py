@@ -21,12 +21,7 @@ class Reading:
         ambient_fault=None,
         ct_fault=None,
     ):
-        self.coil_c = coil_c
-        self.ambient_c = ambient_c
-        self.amps = amps
-        self.coil_fault = coil_fault
-        self.ambient_fault = ambient_fault
-        self.ct_fault = ct_fault
+        self.set(coil_c, ambient_c, amps, coil_fault, ambient_fault, ct_fault)
 
     def set(self, coil_c, ambient_c, amps, coil_fault=None, ambient_fault=None, ct_fault=None):
         """Overwrite every field (no allocation); returns self for chaining."""
