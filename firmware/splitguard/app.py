@@ -7,7 +7,13 @@ fake `machine`, and later on the virtual board.
 
 from splitguard import states
 from splitguard.clock import elapsed, ticks_add, ticks_diff
-from splitguard.commands import INJECT_AMBIENT, INJECT_COIL, INJECT_CT, LineReader
+from splitguard.commands import (
+    HANDOVER_WDT_MS,
+    INJECT_AMBIENT,
+    INJECT_COIL,
+    INJECT_CT,
+    LineReader,
+)
 from splitguard.compat import const
 from splitguard.led import led_on
 from splitguard.reading import Reading
@@ -21,14 +27,17 @@ POLL_MS = const(50)
 FAST_POLL_MS = const(10)
 # Bytes taken from the console per poll: more than its input ring holds, so one poll drains it.
 READ_BUDGET = const(512)
-# After a `reboot` reply, how long to wait for the port to take it before resetting anyway.
+# After a `reboot` or `repl` reply, how long to wait for the port to take it before acting anyway.
 _REBOOT_GRACE_MS = const(1000)
+# After this long running without a crash the crash count is cleared (splitguard.safemode).
+HEALTHY_AFTER_S = const(600)
 # The watchdog must outlive one whole sample (ADC averaging + an 80 ms CT window + a JSON line)
 # with a wide margin, yet reset a hung loop quickly; it is fed at every poll.
 WATCHDOG_MS = const(10000)
 BOARD_FILE = "board.json"
 CONFIG_FILE = "config.json"
 STORE_FILE = "splitguard_state.json"
+CRASH_FILE = "splitguard_crashes.json"
 
 
 class App:
@@ -48,6 +57,8 @@ class App:
         outbox=None,
         read_available=None,
         reset=None,
+        kbd_intr=None,
+        on_healthy=None,
     ):
         self.hal = hal
         self.sensors = sensors
@@ -63,6 +74,12 @@ class App:
         self.reader = LineReader() if read_available is not None else None
         self.commands = None  # splitguard.commands.Commands, set by build()
         self.reset = reset  # machine.reset on the board
+        # micropython.kbd_intr on the board: Ctrl-C is switched off while supervising, so no
+        # byte on the line can end a power-off or leave the unit unsupervised (docs/safety.md).
+        self.kbd_intr = kbd_intr
+        self.on_healthy = on_healthy  # called once after HEALTHY_AFTER_S of running
+        self.handed_over = False  # run() returned for the `repl` command
+        self._handover_since = None
         self._wdt_ms = 0
         self._wdt_at = None
         self.reading = Reading()
@@ -72,20 +89,22 @@ class App:
         self._up_last = ticks_ms()
         self._up_s = 0
         self._up_ms = 0
+        # Test mode (`test_mode`): only while it is on may `inject` override readings.
+        self._test_mode_until = None
         # Sensor override from the `inject` command: which parts, with what, until when.
         self.injected = False
         self._inject = Reading()
         self._inject_mask = 0
         self._inject_until = 0
-        # Relay test from the `relay_test` command (None when not running).
-        self._test_until = None
-        self._test_start = 0
-        self._test_ms = 0
+        # The relay test runs in the supervisor; the App owes its deferred reply.
         self._test_id = None
+        self._test_ms = 0
+        self._test_waiting = False
         self._reboot_since = None
 
     def sample(self, now_ms):
         """One control step: read, decide, act, report. Returns the decision."""
+        self._test_mode_expire(now_ms)
         reading = self.sensors.read(self.reading)
         self._override(now_ms, reading)
         d = self.supervisor.step(now_ms, reading)
@@ -93,15 +112,35 @@ class App:
         return d
 
     def apply(self, now_ms, d):
-        """Act on a decision (relay first) and report it."""
-        self.hal.set_power_cut(d.power_cut or self._test_until is not None)
+        """Act on a decision (relay first) and report it, with a sample line."""
+        self.act(now_ms, d)
+        self.reporter.sample(
+            now_ms, self.reading, d, self.injected, self._test_mode_until is not None
+        )
+        self._relay_test_reply(now_ms)
+
+    def act(self, now_ms, d):
+        """Act on a decision (relay first) and report its store fault and events.
+
+        Every supervisor call goes through here, a refused request too: a refusal can still
+        carry events (a LOCKOUT because a cut could not be recorded).
+        """
+        self.drive_relay()
         self.decision = d
         rep = self.reporter
         if d.fault is not None:
             rep.fault(now_ms, "store", d.fault)
         for ev in d.events:
             rep.event(now_ms, ev)
-        rep.sample(now_ms, self.reading, d, self.injected)
+
+    def drive_relay(self):
+        """THE gate to the relay: cut exactly while the supervisor deliberately holds power off.
+
+        Every path that may cut the unit's power (automatic cycles, `power_cycle`, `relay_test`)
+        is a supervisor decision that passed its guards; nothing else sets the relay to "cut".
+        Releasing it directly (crash, reboot, REPL) is always allowed: released means powered.
+        """
+        self.hal.set_power_cut(self.supervisor.decision.power_cut)
 
     def arm_watchdog(self, timeout_ms, at_ms):
         """Start the hardware watchdog at tick `at_ms` (see main() for why not at once)."""
@@ -123,8 +162,14 @@ class App:
                 data = None
             if data:
                 self.reader.feed(data, self.commands.handle_line, now_ms)
-        if self._test_until is not None and ticks_diff(now_ms, self._test_until) >= 0:
-            self._end_relay_test(now_ms)
+        if self.supervisor.poll(now_ms):
+            self.drive_relay()
+            self._relay_test_reply(now_ms)
+        self._test_mode_expire(now_ms)
+        if self.on_healthy is not None and self._up_s >= HEALTHY_AFTER_S:
+            cb = self.on_healthy
+            self.on_healthy = None
+            cb()
         d = self.decision
         if d is not None:
             hal.set_led(led_on(d.led, now_ms))
@@ -134,6 +179,8 @@ class App:
             self.reporter.report_drops(now_ms)
         if self._reboot_since is not None:
             self._maybe_reboot(now_ms)
+        if self._handover_since is not None:
+            self._maybe_hand_over(now_ms)
 
     def _button(self, now_ms, d):
         if not self.hal.button_pressed():
@@ -150,14 +197,16 @@ class App:
 
     def run(self, periods=-1):
         """Sample every period_ms on a fixed schedule (no drift); periods < 0 means forever."""
+        if self.kbd_intr is not None:
+            self.kbd_intr(-1)
         deadline = self.ticks_ms()
-        while periods != 0:
+        while periods != 0 and not self.handed_over:
             self.sample(deadline)
             if self.collect is not None:
                 # Collect now, right after the step, so GC never lands inside a CT window.
                 self.collect()
             deadline = ticks_add(deadline, self.period_ms)
-            while True:
+            while not self.handed_over:
                 now = self.ticks_ms()
                 left = ticks_diff(deadline, now)
                 if left <= 0:
@@ -190,15 +239,64 @@ class App:
         """Whole seconds since the App was made (as of the last poll)."""
         return self._up_s
 
-    # -- sensor override (`inject`) ------------------------------------------------------------
+    # -- test mode and sensor override (`test_mode`, `inject`) --------------------------------
+
+    def set_test_mode(self, now_ms, ttl_ms):
+        """Allow `inject` for `ttl_ms` (0 ends test mode and any override); reports the change."""
+        was = self._test_mode_until is not None
+        if ttl_ms > 0:
+            self._test_mode_until = ticks_add(now_ms, ttl_ms)
+            if self._inject_mask:
+                self._cap_inject()
+            if not was:
+                self._test_mode_event(now_ms, True, "test mode on: injected readings allowed")
+            return
+        self._test_mode_until = None
+        self.set_inject(now_ms, None, 0, 0)
+        if was:
+            self._test_mode_event(now_ms, False, "test mode ended by command")
+
+    def test_mode_left_ms(self, now_ms):
+        """Milliseconds of test mode left (0 when off)."""
+        if self._test_mode_until is None:
+            return 0
+        left = ticks_diff(self._test_mode_until, now_ms)
+        return left if left > 0 else 0
+
+    def _test_mode_expire(self, now_ms):
+        if self._test_mode_until is not None and ticks_diff(now_ms, self._test_mode_until) >= 0:
+            self._test_mode_until = None
+            self.set_inject(now_ms, None, 0, 0)
+            self._test_mode_event(now_ms, False, "test mode ended by itself")
+
+    def _test_mode_event(self, now_ms, on, text):
+        self.reporter.event(
+            now_ms,
+            {
+                "event": states.EV_TEST_MODE,
+                "reason": "%s%s." % (text[0].upper(), text[1:]),
+                "on": on,
+                "left_s": (self.test_mode_left_ms(now_ms) + 999) // 1000,
+            },
+        )
 
     def set_inject(self, now_ms, inj, mask, ttl_ms):
-        """Replace parts of every Reading by `inj` for `ttl_ms`; mask 0 ends an override."""
+        """Replace parts of every Reading by `inj` for `ttl_ms`; mask 0 ends an override.
+
+        Only in test mode, and never longer than test mode lasts.
+        """
+        if self._test_mode_until is None:
+            mask = 0
         self._inject_mask = mask if inj is not None else 0
         if self._inject_mask:
             self._inject = inj
             self._inject_until = ticks_add(now_ms, ttl_ms)
+            self._cap_inject()
         self.injected = self._inject_mask != 0
+
+    def _cap_inject(self):
+        if ticks_diff(self._test_mode_until, self._inject_until) < 0:
+            self._inject_until = self._test_mode_until
 
     def inject_left_ms(self, now_ms):
         """Milliseconds until the override expires (0 when none is active)."""
@@ -215,54 +313,102 @@ class App:
         if not mask:
             return
         inj = self._inject
-        if mask & INJECT_COIL:
+        # An override may add a fault but never hide one: a sensor that is really faulted keeps
+        # its real fault, so the supervisor's "never on a faulted sensor" guard still sees it.
+        if mask & INJECT_COIL and reading.coil_fault is None:
             reading.coil_c = inj.coil_c
             reading.coil_fault = inj.coil_fault
-        if mask & INJECT_AMBIENT:
+        if mask & INJECT_AMBIENT and reading.ambient_fault is None:
             reading.ambient_c = inj.ambient_c
             reading.ambient_fault = inj.ambient_fault
-        if mask & INJECT_CT:
+        if mask & INJECT_CT and reading.ct_fault is None:
             reading.amps = inj.amps
             reading.ct_fault = inj.ct_fault
 
-    # -- relay test and reboot -----------------------------------------------------------------
+    # -- relay test, reboot, REPL handover ----------------------------------------------------
 
     def relay_test_active(self):
         """True while a `relay_test` holds the relay energised."""
-        return self._test_until is not None
+        return self.supervisor.decision.relay_test
 
     def start_relay_test(self, now_ms, ms, req_id):
-        """Energise the relay (cut the unit's power) for `ms`; poll() releases it and replies."""
-        self._test_until = ticks_add(now_ms, ms)
-        self._test_start = now_ms
-        self._test_ms = ms
+        """Ask the supervisor for a relay test; None when running (reply deferred), else why not."""
+        d = self.supervisor.request_relay_test(now_ms, ms, "host")
+        refused = d.refused
         self._test_id = req_id
-        self.hal.set_power_cut(True)
+        self._test_ms = ms
+        self._test_waiting = refused is None and d.relay_test
+        self.act(now_ms, d)
+        if not self._test_waiting:
+            self._test_id = None
+        return refused
 
-    def _end_relay_test(self, now_ms):
-        self._test_until = None
-        d = self.decision
-        self.hal.set_power_cut(d is not None and d.power_cut)
+    def _relay_test_reply(self, now_ms):
+        if not self._test_waiting or self.supervisor.decision.relay_test:
+            return
+        self._test_waiting = False
         if self.commands is not None:
-            held = ticks_diff(now_ms, self._test_start)
+            held = self.supervisor.relay_test_held_ms(now_ms)
             self.commands.relay_test_done(now_ms, self._test_id, self._test_ms, held)
         self._test_id = None
+
+    def release_refusal(self):
+        """Why the relay must not be released by a reset or a REPL now (None: it may)."""
+        d = self.supervisor.decision
+        if d.power_cut:
+            if d.relay_test:
+                return "a relay test is running"
+            return (
+                "refused in state %s: the supervisor is holding the unit's power off, and a "
+                "restart would restore it before the off-time is over" % d.state
+            )
+        return None
 
     def request_reboot(self, now_ms):
         """Reset the board once the reply has left (or after a grace period if nobody reads)."""
         self._reboot_since = now_ms
 
-    def _maybe_reboot(self, now_ms):
+    def request_handover(self, now_ms):
+        """Stop supervising and return to main() (the REPL) once the reply has left."""
+        self._handover_since = now_ms
+
+    def _reply_gone(self, now_ms, since):
         ob = self.outbox
-        if (
-            ob is not None
-            and ob.count
-            and ticks_diff(now_ms, self._reboot_since) < _REBOOT_GRACE_MS
-        ):
+        return not (ob is not None and ob.count and ticks_diff(now_ms, since) < _REBOOT_GRACE_MS)
+
+    def _cancelled(self, now_ms, what):
+        # Checked again at the moment of acting: a cut decided since the command was read wins.
+        why = self.release_refusal()
+        if why is None:
+            return False
+        self.reporter.fault(now_ms, "command", "%s cancelled: %s" % (what, why))
+        return True
+
+    def _maybe_reboot(self, now_ms):
+        if not self._reply_gone(now_ms, self._reboot_since):
             return
         self._reboot_since = None
+        if self._cancelled(now_ms, "reboot"):
+            return
         self.hal.set_power_cut(False)  # boot.py would release it anyway; do not rely on it
         self.reset()
+
+    def _maybe_hand_over(self, now_ms):
+        if not self._reply_gone(now_ms, self._handover_since):
+            return
+        self._handover_since = None
+        if self._cancelled(now_ms, "repl"):
+            return
+        self.hal.set_power_cut(False)
+        # A REPL nobody uses must not stay unsupervised: the watchdog, no longer fed, resets
+        # the board into supervision unless a flashing host extends it.
+        self.hal.start_watchdog(HANDOVER_WDT_MS)
+        self._wdt_at = None
+        if self.outbox is not None:
+            self.outbox.drain(4096)
+        if self.kbd_intr is not None:
+            self.kbd_intr(3)
+        self.handed_over = True
 
 
 def build(
@@ -389,7 +535,8 @@ def load_configs(reporter, ticks_ms, board_path, config_path):
 
 
 def main():
-    """The ESP32 entry point (main.py). Never returns; on a crash, reports and resets safely."""
+    """The ESP32 entry point (main.py). On a crash, reports and resets safely; after repeated
+    crashes, waits in safe mode. Returns only when the `repl` command handed the board over."""
     import gc
     import os
     import select
@@ -398,11 +545,18 @@ def main():
 
     import machine
 
-    from splitguard import VERSION, config
+    from splitguard import VERSION, config, safemode
     from splitguard.commands import ConfigFile
     from splitguard.hal.esp32 import Esp32Hal
     from splitguard.report import Reporter
     from splitguard.store import Store
+
+    try:
+        import micropython
+
+        kbd_intr = micropython.kbd_intr
+    except (ImportError, AttributeError):
+        kbd_intr = None
 
     write = sys.stdout.write
     ticks_ms = time.ticks_ms
@@ -421,6 +575,14 @@ def main():
         while True:
             _report_config_error(boot_reporter, ticks_ms, exc)
             time.sleep(60)
+    crashes = safemode.CrashLog(CRASH_FILE, os)
+    crashes.at_boot(hal.reset_cause())
+    if crashes.safe_mode():
+        rec = Store(STORE_FILE, os).load()
+        text = safemode.safe_mode_text(
+            crashes.count, crashes.last, rec["lockout_reason"] if rec["lockout"] else None
+        )
+        safemode.run(hal, boot_reporter, text, ticks_ms, time.sleep_ms)
     app = None
     try:
         app = build(
@@ -437,30 +599,37 @@ def main():
             config_file=ConfigFile(CONFIG_FILE, os),
             reset=machine.reset,
         )
+        app.kbd_intr = kbd_intr
+        app.on_healthy = crashes.healthy
         app.reporter.hello(
             ticks_ms(), VERSION, board["name"], config.config_hash(device), hal.reset_cause()
         )
         gc.collect()
-        # The ESP32's watchdog cannot be stopped once started, so after a Ctrl-C (mpremote,
-        # `splitguard flash`) it would reset the board mid-copy. It starts when the supervisor
-        # could first cut power (boot settle): until then a hang leaves the relay released and
-        # the unit powered, which is safe, and a freshly reset board can be interrupted and
-        # flashed without a watchdog running.
+        # The ESP32's watchdog cannot be stopped once started, so after a handover to the REPL
+        # (`repl`, `splitguard flash`) it would reset the board mid-copy. It starts when the
+        # supervisor could first cut power (boot settle): until then a hang leaves the relay
+        # released and the unit powered, which is safe.
         settle_ms = device["supervisor"]["boot_settle_min"] * 60000
-        app.arm_watchdog(WATCHDOG_MS, time.ticks_add(ticks_ms(), settle_ms))
-        app.run()
-    except KeyboardInterrupt:
-        # Ctrl-C from mpremote: hand the board to the REPL with the unit powered.
+        app.arm_watchdog(WATCHDOG_MS, time.ticks_add(ticks_ms(), int(settle_ms)))
+        app.run()  # returns only after `repl`: the relay is released, Ctrl-C enabled
         hal.set_power_cut(False)
+    except KeyboardInterrupt:
+        # Ctrl-C is off while supervising; this is one that came before: hand the board to the
+        # REPL with the unit powered.
+        hal.set_power_cut(False)
+        if kbd_intr is not None:
+            kbd_intr(3)
         raise
     except Exception as exc:  # noqa: BLE001 - the last line of defence: power on, say why, reset
         hal.set_power_cut(False)
         try:
+            cause = "%s: %s" % (type(exc).__name__, exc)
+            crashes.crashed(cause)
             rep = boot_reporter
             if app is not None:
                 # Through the app's queue: what was queued goes out first, numbering unbroken.
                 rep = app.reporter
-            rep.fault(ticks_ms(), "crash", "%s: %s" % (type(exc).__name__, exc))
+            rep.fault(ticks_ms(), "crash", cause)
             if app is not None:
                 app.outbox.drain(16384)
             sys.print_exception(exc)

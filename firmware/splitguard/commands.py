@@ -15,13 +15,19 @@ from splitguard.compat import NAN, const
 from splitguard.config import show_value
 from splitguard.reading import Reading
 from splitguard.report import reading_fields
+from splitguard.supervisor import RELAY_TEST_MAX_MS
 
 # A full device config with every field is about 650 bytes of JSON; room for it in config_set.
 MAX_LINE = const(1024)
-RELAY_TEST_MAX_MS = const(2000)
 RELAY_TEST_DEFAULT_MS = const(1000)
 INJECT_MAX_S = const(600)
 INJECT_DEFAULT_S = const(60)
+TEST_MODE_DEFAULT_S = const(600)
+# Test mode (injected readings allowed) ends by itself after at most this long.
+TEST_MODE_MAX_S = const(3600)
+# After `repl` the watchdog is (re)started with this timeout and no longer fed: a REPL nobody
+# uses hands the board back to supervision by itself. `splitguard flash` extends it while copying.
+HANDOVER_WDT_MS = const(30000)
 # An override is for rehearsing what the sensors could report, not for impossible numbers.
 _INJECT_C_MIN = const(-100)
 _INJECT_C_MAX = const(200)
@@ -47,8 +53,10 @@ COMMANDS = (
     ("clear_lockout", ()),
     ("power_cycle", ()),
     ("relay_test", ("ms",)),
+    ("test_mode", ("on", "ttl_s")),
     ("inject", _INJECT_ARGS),
     ("reboot", ()),
+    ("repl", ()),
 )
 # Sections of the device config that config_set merges field by field; every other field
 # (thermistor and CT specs included) is replaced as a whole.
@@ -328,6 +336,9 @@ class Commands:
         left = app.inject_left_ms(now_ms)
         body["injected"] = left > 0
         body["inject_left_s"] = (left + 999) // 1000
+        left = app.test_mode_left_ms(now_ms)
+        body["test_mode"] = left > 0
+        body["test_left_s"] = (left + 999) // 1000
         body["dropped"] = ob.dropped_total if ob is not None else 0
         body["queued"] = ob.count if ob is not None else 0
         body["rx"] = self.received
@@ -444,6 +455,7 @@ class Commands:
         )
 
     def _refused(self, now_ms, req_id, name, d):
+        self.app.act(now_ms, d)
         self._reply(
             now_ms,
             req_id,
@@ -456,19 +468,14 @@ class Commands:
         ms = _number(msg, "ms", RELAY_TEST_DEFAULT_MS, 1, RELAY_TEST_MAX_MS, "ms")
         ms = int(ms)
         app = self.app
-        d = app.supervisor.decision
         why = None
         if app.decision is None:
             why = "no sample taken yet"
-        elif app.relay_test_active():
-            why = "a relay test is already running"
-        elif d.state != states.WATCHING:
-            why = "refused in state %s: a relay test runs only while WATCHING" % d.state
-        elif d.pending is not None:
-            why = "a power cycle is pending (%s)" % d.pending
-        elif d.power_cut or app.hal.power_cut():
-            why = "the relay is already holding power off"
+        else:
+            # The supervisor's guards, limit and record, as for any power cycle.
+            why = app.start_relay_test(now_ms, ms, req_id)
         if why is not None:
+            d = app.supervisor.decision
             self._reply(
                 now_ms,
                 req_id,
@@ -476,9 +483,7 @@ class Commands:
                 False,
                 {"error": why, "refused": why, "sup": d.state},
             )
-            return
-        # The reply comes when the relay has been released (App.poll → relay_test_done).
-        app.start_relay_test(now_ms, ms, req_id)
+        # Otherwise the reply comes when the relay has been released (App → relay_test_done).
 
     def relay_test_done(self, now_ms, req_id, requested_ms, held_ms):
         """The deferred reply of a relay test, sent once the relay is released again."""
@@ -498,6 +503,11 @@ class Commands:
     def _cmd_inject(self, now_ms, req_id, msg):
         ttl = _number(msg, "ttl_s", INJECT_DEFAULT_S, 0, INJECT_MAX_S, "s")
         app = self.app
+        if ttl > 0 and app.test_mode_left_ms(now_ms) <= 0:
+            raise CommandError(
+                'test mode is off: send {"cmd": "test_mode", "on": true} first (injected '
+                "readings are allowed only in test mode, which ends by itself)"
+            )
         if ttl == 0:
             for key in _INJECT_ARGS:
                 if key != "ttl_s" and msg.get(key) is not None:
@@ -563,25 +573,75 @@ class Commands:
             req_id,
             "inject",
             True,
-            {"injected": True, "ttl_s": ttl, "fields": fields},
+            {
+                "injected": True,
+                "ttl_s": (app.inject_left_ms(now_ms) + 999) // 1000,
+                "fields": fields,
+                "test_left_s": (app.test_mode_left_ms(now_ms) + 999) // 1000,
+            },
+        )
+
+    def _cmd_test_mode(self, now_ms, req_id, msg):
+        on = msg.get("on", True)
+        if on is not True and on is not False:
+            raise CommandError("on: expected true or false, got %s" % show_value(on))
+        app = self.app
+        if not on:
+            if msg.get("ttl_s") is not None:
+                raise CommandError("ttl_s: not used when turning test mode off")
+            app.set_test_mode(now_ms, 0)
+            self._reply(now_ms, req_id, "test_mode", True, {"test_mode": False})
+            return
+        ttl = _number(msg, "ttl_s", TEST_MODE_DEFAULT_S, 1, TEST_MODE_MAX_S, "s")
+        app.set_test_mode(now_ms, int(ttl * 1000))
+        self._reply(
+            now_ms,
+            req_id,
+            "test_mode",
+            True,
+            {"test_mode": True, "test_left_s": (app.test_mode_left_ms(now_ms) + 999) // 1000},
         )
 
     def _cmd_reboot(self, now_ms, req_id, msg):
         app = self.app
-        d = app.supervisor.decision
         why = None
         if app.reset is None:
             why = "this board cannot be reset by command"
-        elif d.state == states.POWER_OFF:
-            # The relay releases at boot: a reboot now would end the off-time early.
-            why = (
-                "refused in state POWER_OFF: a reboot would restore the unit's power before "
-                "the off-time is over; wait for RESTORING"
-            )
-        elif app.relay_test_active():
-            why = "a relay test is running; try again when it has ended"
+        else:
+            # The relay releases at boot: never while the supervisor holds power off. Checked
+            # again when the reset happens (App._maybe_reboot), in case a cut came in between.
+            why = app.release_refusal()
         if why is not None:
             self._reply(now_ms, req_id, "reboot", False, {"error": why, "refused": why})
             return
         self._reply(now_ms, req_id, "reboot", True, {"reboot": True})
         app.request_reboot(now_ms)
+
+    def _cmd_repl(self, now_ms, req_id, msg):
+        # How a flashing host gets in: Ctrl-C is off while supervising (docs/safety.md).
+        app = self.app
+        why = None
+        if app.kbd_intr is None:
+            why = "this board has no REPL to hand over to"
+        else:
+            why = app.release_refusal()
+        if why is not None:
+            d = app.supervisor.decision
+            body = {"error": why, "refused": why, "sup": d.state}
+            if d.state == states.POWER_OFF:
+                body["off_left_s"] = app.supervisor.off_left_ms(now_ms) // 1000
+            self._reply(now_ms, req_id, "repl", False, body)
+            return
+        self._reply(
+            now_ms,
+            req_id,
+            "repl",
+            True,
+            {
+                "repl": True,
+                "watchdog_s": HANDOVER_WDT_MS // 1000,
+                "reason": "supervision stopped, unit powered, Ctrl-C enabled; the watchdog "
+                "restarts supervision in %d s unless a host extends it" % (HANDOVER_WDT_MS // 1000),
+            },
+        )
+        app.request_handover(now_ms)

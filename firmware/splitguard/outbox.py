@@ -5,8 +5,10 @@ rate whether or not a host listens, but the ESP32-S3's native USB port stalls wr
 host is attached, and MicroPython cannot tell us in advance (select reports stdout as always
 writable on the esp32 port). So lines wait here, at most `max_lines` lines and `max_bytes`
 bytes, and `flush()` hands the port at most `budget` bytes per call (one call per 50 ms poll
-slice). When the queue is full the OLDEST line goes, never the one half written: a host that
-starts reading sees the present, and the sequence numbers of the lost lines show as a gap.
+slice). When the queue is full the oldest line of the LEAST important kind goes (replies before
+samples before events, faults and hello), never the one half written: a flood of error replies
+to garbage can never push a `power_off` event out, a host that starts reading sees the present,
+and the sequence numbers of the lost lines show as a gap.
 `dropped` counts lines lost since the Reporter last said so (docs/protocol.md, Lost lines).
 """
 
@@ -18,6 +20,10 @@ MAX_BYTES = const(8192)
 # 256 bytes are 22 ms of wire time at 115200 baud (11 520 bytes/s): the longest a write can hold
 # the loop on a UART bridge, and still 5 kB/s, far above the ~60 bytes/s of steady reporting.
 BUDGET_BYTES = const(256)
+# How much a line matters when the queue is full (Reporter picks one per kind of line).
+PRIO_REPLY = const(0)
+PRIO_SAMPLE = const(1)
+PRIO_EVENT = const(2)  # events, faults, hello: the board's own record of what it did
 
 
 class Outbox:
@@ -31,6 +37,7 @@ class Outbox:
     def __init__(self, write, max_lines=MAX_LINES, max_bytes=MAX_BYTES):
         self._write = write
         self._q = [None] * max_lines
+        self._p = bytearray(max_lines)  # the priority of each slot's line
         self._head = 0
         self._off = 0  # bytes of the head line already written
         self.max_lines = max_lines
@@ -40,18 +47,24 @@ class Outbox:
         self.dropped = 0  # lost since the last report (the Reporter reads and resets it)
         self.dropped_total = 0
 
-    def put(self, line):
-        """Queue one line (str or bytes, newline included); False if it had to be dropped."""
+    def put(self, line, prio=PRIO_EVENT):
+        """Queue one line (str or bytes, newline included); False if it had to be dropped.
+
+        To make room, queued lines of lower or equal priority go, least important and oldest
+        first; if only more important lines are queued, this line is the one dropped.
+        """
         data = line.encode() if isinstance(line, str) else line
         n = len(data)
         while self.count and (self.count >= self.max_lines or self.bytes + n > self.max_bytes):
-            if not self._drop_oldest():
+            if not self._drop_least(prio):
                 break
         if self.count >= self.max_lines or self.bytes + n > self.max_bytes:
             self._lost()
             return False
         q = self._q
-        q[(self._head + self.count) % len(q)] = data
+        i = (self._head + self.count) % len(q)
+        q[i] = data
+        self._p[i] = prio
         self.count += 1
         self.bytes += n
         return True
@@ -104,22 +117,35 @@ class Outbox:
             total += n
         return total
 
-    def _drop_oldest(self):
+    def _drop_least(self, prio):
         # The head line may be half written; cutting it would leave a broken line on the wire,
-        # so the oldest line after it goes instead (the head moves into its slot).
+        # so it is never a candidate then. Of the others, the oldest of the lowest priority goes,
+        # if that priority is not above the incoming line's; the lines after it move up a slot.
         q = self._q
+        p = self._p
         size = len(q)
-        head = self._head
-        if self._off:
-            if self.count < 2:
-                return False
-            nxt = (head + 1) % size
-            self.bytes -= len(q[nxt])
-            q[nxt] = q[head]
-        else:
-            self.bytes -= len(q[head])
-        q[head] = None
-        self._head = (head + 1) % size
+        first = 1 if self._off else 0
+        best = -1
+        best_prio = 256
+        k = first
+        while k < self.count:
+            i = (self._head + k) % size
+            if p[i] < best_prio:
+                best_prio = p[i]
+                best = k
+            k += 1
+        if best < 0 or best_prio > prio:
+            return False
+        i = (self._head + best) % size
+        self.bytes -= len(q[i])
+        k = best
+        while k + 1 < self.count:
+            a = (self._head + k) % size
+            b = (a + 1) % size
+            q[a] = q[b]
+            p[a] = p[b]
+            k += 1
+        q[(self._head + self.count - 1) % size] = None
         self.count -= 1
         self._lost()
         return True

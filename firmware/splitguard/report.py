@@ -8,6 +8,7 @@ contract.
 import json
 
 from splitguard.compat import const, isnan
+from splitguard.outbox import PRIO_EVENT, PRIO_REPLY, PRIO_SAMPLE
 
 PROTOCOL_VERSION = const(1)
 
@@ -38,8 +39,9 @@ def reading_fields(reading, body):
 class Reporter:
     """Formats protocol lines and hands each to `write` (a callable taking one str line).
 
-    With an `outbox` (splitguard.outbox.Outbox, usually also the writer), lines it had to drop
-    are reported by a `fault` line once it has room again, ahead of the next line.
+    With an `outbox` (splitguard.outbox.Outbox, usually also the writer), every line goes into it
+    with the priority of its kind (replies below samples below events, faults and hello), and
+    lines it had to drop are reported by a `fault` line once it has room again.
     """
 
     def __init__(self, write, outbox=None):
@@ -47,10 +49,10 @@ class Reporter:
         self._outbox = outbox
         self.seq = 0
 
-    def emit(self, kind, now_ms, body):
+    def emit(self, kind, now_ms, body, prio=PRIO_EVENT):
         """Stamp `body` (a dict, modified) with the envelope and write it as one line."""
         self.report_drops(now_ms)
-        return self._line(kind, now_ms, body)
+        return self._line(kind, now_ms, body, prio)
 
     def report_drops(self, now_ms):
         """Say how many lines the outbox dropped, once it has drained to half (else wait)."""
@@ -69,14 +71,17 @@ class Reporter:
             },
         )
 
-    def _line(self, kind, now_ms, body):
+    def _line(self, kind, now_ms, body, prio=PRIO_EVENT):
         body["v"] = PROTOCOL_VERSION
         body["kind"] = kind
         body["seq"] = self.seq
         body["t"] = now_ms
         self.seq += 1
         line = json.dumps(body)
-        self._write(line + "\n")
+        if self._outbox is not None:
+            self._outbox.put(line + "\n", prio)
+        else:
+            self._write(line + "\n")
         return line
 
     def hello(self, now_ms, firmware, board, config_hash, reset_cause):
@@ -86,17 +91,20 @@ class Reporter:
             {"fw": firmware, "board": board, "config": config_hash, "reset": reset_cause},
         )
 
-    def sample(self, now_ms, reading, decision, injected=False):
-        """The periodic line: readings, states, relay, faults (`injected` while overridden)."""
+    def sample(self, now_ms, reading, decision, injected=False, test=False):
+        """The periodic line: readings, states, relay, faults; `test` in test mode, `injected`
+        while an override is active."""
         body = reading_fields(reading, {})
         body["unit"] = decision.unit_state
         body["mode"] = decision.mode
         body["sup"] = decision.state
         body["cut"] = decision.power_cut
         body["cycles"] = decision.cycles_in_window
+        if test:
+            body["test"] = True
         if injected:
             body["injected"] = True
-        return self.emit("sample", now_ms, body)
+        return self.emit("sample", now_ms, body, PRIO_SAMPLE)
 
     def event(self, now_ms, event):
         """One supervisor/detector event dict, as produced by step()."""
@@ -116,4 +124,4 @@ class Reporter:
             body = {}
         body["id"] = req_id
         body["ok"] = ok
-        return self.emit("reply", now_ms, body)
+        return self.emit("reply", now_ms, body, PRIO_REPLY)

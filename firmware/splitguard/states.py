@@ -37,6 +37,8 @@ EV_LOCKOUT = "lockout"
 EV_LOCKOUT_CLEARED = "lockout_cleared"
 EV_SENSOR_FAULT = "sensor_fault"
 EV_SENSOR_OK = "sensor_ok"
+EV_RELAY_TEST = "relay_test"  # a person's short relay test: an interruption of the unit's power
+EV_TEST_MODE = "test_mode"  # injected readings allowed (on) or no longer (off)
 EVENTS = (
     EV_FROST,
     EV_DEFROST_START,
@@ -51,6 +53,8 @@ EVENTS = (
     EV_LOCKOUT_CLEARED,
     EV_SENSOR_FAULT,
     EV_SENSOR_OK,
+    EV_RELAY_TEST,
+    EV_TEST_MODE,
 )
 
 # Why a single sensor reading is not a measurement.

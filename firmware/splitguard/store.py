@@ -57,6 +57,7 @@ def defaults():
         "lockout_reason": None,
         "failed": 0,
         "state": states.WATCHING,
+        "cause": None,
     }
 
 
@@ -93,50 +94,85 @@ def decode(data):
     return rec
 
 
+# Every field a record holds, and the only ones: a record with a field missing, an unknown field
+# or a field of the wrong kind was not written by this firmware and is corrupt.
+FIELDS = ("v", "life_s", "cycles", "lockout", "lockout_reason", "failed", "state", "cause")
+# The life clock as a MicroPython small int on the ESP32 (31-bit): 34 years of supervised time.
+_LIFE_MAX = const(0x3FFFFFFF)
+# Failed cycles in a row: a handful in practice; a bound keeps a forged number harmless.
+_FAILED_MAX = const(1000)
+_REASON_MAX = const(512)
+# What a POWER_OFF or RESTORING can be about (supervisor.CAUSE_*): nothing else is accepted.
+CAUSES = (
+    states.EV_DEFROST_TOO_LONG,
+    states.EV_DEFROST_TOO_FREQUENT,
+    states.EV_NOT_RECOVERED,
+    "manual",
+    "relay_test",
+)
+
+
 def _check(rec):
     # A record that passes the CRC but not these was written by something else: treat as corrupt.
+    # Every field is checked here, so the supervisor can index a loaded record without a guard.
     if not isinstance(rec, dict):
         raise ValueError("content is not an object")
     if rec.get("v") != RECORD_VERSION:
         raise ValueError("record version %r, expected %d" % (rec.get("v"), RECORD_VERSION))
-    life = rec.get("life_s")
-    if not _is_int(life) or life < 0:
-        raise ValueError("life_s %r is not a non-negative whole number" % (life,))
-    cycles = rec.get("cycles")
+    for key in FIELDS:
+        if key not in rec and key != "cause":
+            raise ValueError("field %s is missing" % key)
+    for key in rec:
+        if key not in FIELDS:
+            raise ValueError("unknown field %r" % (key,))
+    life = rec["life_s"]
+    if not _is_int(life) or life < 0 or life > _LIFE_MAX:
+        raise ValueError("life_s %r is not a whole number in 0..%d" % (life, _LIFE_MAX))
+    cycles = rec["cycles"]
     if not isinstance(cycles, list) or len(cycles) > _MAX_CYCLES:
         raise ValueError("cycles is not a short list")
+    last = 0
     for c in cycles:
-        if not _is_int(c) or c < 0 or c > life:
-            raise ValueError("cycle stamp %r is outside 0..life_s" % (c,))
-    if not isinstance(rec.get("lockout"), bool):
+        if not _is_int(c) or c < last or c > life:
+            raise ValueError("cycle stamp %r is not in order within 0..life_s" % (c,))
+        last = c
+    lockout = rec["lockout"]
+    if not isinstance(lockout, bool):
         raise ValueError("lockout is not true/false")
-    reason = rec.get("lockout_reason")
-    if reason is not None and not isinstance(reason, str):
-        raise ValueError("lockout_reason is not text")
-    failed = rec.get("failed")
-    if not _is_int(failed) or failed < 0:
-        raise ValueError("failed %r is not a non-negative whole number" % (failed,))
+    state = rec["state"]
+    if not isinstance(state, str) or state not in states.SUPERVISOR_STATES:
+        raise ValueError("state %r is not a supervisor state" % (state,))
+    if lockout != (state == states.LOCKOUT):
+        raise ValueError("lockout %r contradicts state %s" % (lockout, state))
+    reason = rec["lockout_reason"]
+    if reason is not None and (not isinstance(reason, str) or len(reason) > _REASON_MAX):
+        raise ValueError("lockout_reason is not a short text")
+    failed = rec["failed"]
+    if not _is_int(failed) or failed < 0 or failed > _FAILED_MAX:
+        raise ValueError("failed %r is not a whole number in 0..%d" % (failed, _FAILED_MAX))
     cause = rec.get("cause")
-    if cause is not None and not isinstance(cause, str):
-        raise ValueError("cause is not text")
-    if rec.get("state") not in states.SUPERVISOR_STATES:
-        raise ValueError("state %r is not a supervisor state" % (rec.get("state"),))
+    if cause is not None and (not isinstance(cause, str) or cause not in CAUSES):
+        raise ValueError("cause %r is not a known cause" % (cause,))
+    if (state == states.POWER_OFF or state == states.RESTORING) and cause is None:
+        raise ValueError("state %s without a cause" % state)
 
 
 class Store:
     """One record in one file on `fs` (MicroPython's `os`, or CPython's `os`)."""
 
-    def __init__(self, path, fs):
+    def __init__(self, path, fs, opener=None):
         self.path = path
         self.tmp_path = path + ".tmp"
         self._fs = fs
+        # The builtin open; a test harness passes one that fails or loses power mid-write.
+        self._open = opener if opener is not None else open
         self.fault = None  # a sentence for the caller's `fault` line, or None
         self.fault_kind = None  # None, "missing", "corrupt", "unreadable" or "write"
 
     def _read(self, path):
         # (record, None) or (None, (kind, why)).
         try:
-            with open(path, "rb") as f:
+            with self._open(path, "rb") as f:
                 data = f.read(_MAX_BYTES + 1)
         except OSError as exc:
             if exc.args and exc.args[0] == _ENOENT:
@@ -208,7 +244,7 @@ class Store:
         """Write `record` atomically; True on success, else False with `fault` set. Never raises."""
         try:
             data = encode(record)
-            with open(self.tmp_path, "wb") as f:
+            with self._open(self.tmp_path, "wb") as f:
                 f.write(data)
             try:
                 self._fs.rename(self.tmp_path, self.path)

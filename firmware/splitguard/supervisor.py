@@ -8,9 +8,9 @@ and their published sources are listed there and in DEFAULTS below.
 """
 
 from splitguard import states
-from splitguard.clock import elapsed, ticks_diff
+from splitguard.clock import elapsed, ticks_add, ticks_diff
 from splitguard.compat import const
-from splitguard.store import RECORD_VERSION
+from splitguard.store import RECORD_VERSION, defaults
 
 DEFAULTS = {
     # Longest published manufacturer defrost maximum: Fujitsu 15 min (S-D1), Midea MCD 15 min
@@ -41,11 +41,19 @@ _MAX_CYCLES_CEILING = const(10)
 WINDOW_S = const(86_400)
 # The life clock is saved this often while it matters (a cycle in the window, or a lockout).
 LIFE_SAVE_EVERY_S = const(600)
+# At least this long between the starts of two interruptions of the unit's power, whatever asks
+# for them (an automatic cycle, `power_cycle`, `relay_test`): with the 5-min off floor, a unit
+# always gets 5 min powered between two cuts. On the life clock, so it holds across reboots.
+GAP_S = const(600)
+# A relay test holds the relay this long at most: enough to hear the contactor, too short to
+# matter to a compressor that was stopped anyway.
+RELAY_TEST_MAX_MS = const(2000)
 
 # Why a needed cycle has not happened yet (Decision.blocked); constants, so no allocation.
 WAIT_SETTLE = "sensors are still settling after boot"
 WAIT_FAULT = "a sensor is faulted; power is never cut on a faulted reading"
 WAIT_DEFROST = "a defrost is in progress and still within its limit"
+WAIT_GAP = "the unit's power was interrupted less than 10 min ago"
 
 # What counts as compressor activity after power comes back.
 _ACTIVE = (states.RUNNING, states.FROSTING, states.DEFROSTING)
@@ -60,6 +68,7 @@ CAUSE_TOO_LONG = states.EV_DEFROST_TOO_LONG
 CAUSE_TOO_FREQUENT = states.EV_DEFROST_TOO_FREQUENT
 CAUSE_NOT_RECOVERED = states.EV_NOT_RECOVERED
 CAUSE_MANUAL = "manual"
+CAUSE_RELAY_TEST = "relay_test"
 
 
 def _ms(minutes, lo, hi):
@@ -79,7 +88,10 @@ class Decision:
     """What the supervisor wants right now; one instance, rewritten by every call."""
 
     def __init__(self):
-        self.power_cut = False  # True only while deliberately holding the unit's power off
+        # True only while deliberately holding the unit's power off: POWER_OFF, or a relay test
+        # the supervisor allowed (relay_test). The App drives the relay from this and nothing else.
+        self.power_cut = False
+        self.relay_test = False
         self.unit_state = states.OFF
         self.mode = None
         self.state = states.WATCHING
@@ -142,10 +154,24 @@ class Supervisor:
         self._unit = detector.state
         self._boot_events = []
         self._boot_fault = None
+        self._test_until = None  # tick at which a running relay test ends, else None
+        self._test_start = 0
         self.decision = Decision()
         self.decision.cycle_limit = self._max_cycles
         if store is not None:
-            self._restore(store.load(), store.fault)
+            rec = store.load()
+            try:
+                self._restore(rec, store.fault)
+            except Exception as exc:  # noqa: BLE001 - a record must never stop supervision
+                # store.py checks every field, so this is defence in depth: whatever was read
+                # is unusable, which is a corrupt store (window assumed full), not a crash.
+                self._cycles = []
+                self._state = states.WATCHING
+                self._reason = "watching the unit"
+                self._boot_events = []
+                rec = defaults()
+                rec["history_lost"] = True
+                self._restore(rec, "store record unusable (%r): starting from safe defaults" % exc)
         self._fill()
 
     # -- boot ----------------------------------------------------------------------------------
@@ -200,6 +226,7 @@ class Supervisor:
     def step(self, now_ms, reading):
         """Feed one reading; return the (reused) Decision for this instant."""
         d = self._begin(now_ms)
+        self._end_test_if_due(now_ms)
         ev = d.events
         if self._first:
             # Settling counts from the first reading, so the first step after a boot can never
@@ -302,7 +329,56 @@ class Supervisor:
         self._fill()
         return d
 
+    def request_relay_test(self, now_ms, ms, source):
+        """A person asks to energise the relay for `ms` (<= 2 s): an interruption like any other.
+
+        It passes the same guards as a power cycle (sensors healthy and settled, no defrost
+        within its limit, 10 min since the last interruption), is counted in the 24 h window and
+        is recorded before the relay moves. `Decision.refused` says why not.
+        """
+        d = self._begin(now_ms)
+        self._end_test_if_due(now_ms)
+        ms = int(ms)
+        if ms < 1 or ms > RELAY_TEST_MAX_MS:
+            d.refused = "ms: %d is out of range (allowed 1..%d ms)" % (ms, RELAY_TEST_MAX_MS)
+        elif self._test_until is not None:
+            d.refused = "a relay test is already running"
+        elif self._state != states.WATCHING:
+            d.refused = "refused in state %s: a relay test runs only while WATCHING" % self._state
+        elif self._pending is not None:
+            d.refused = "a power cycle is pending (%s)" % self._pending
+        else:
+            d.refused = self._try_cut(
+                now_ms, CAUSE_RELAY_TEST, "relay test (%s)" % source, True, ms
+            )
+        self._fill()
+        return d
+
+    def poll(self, now_ms):
+        """Between samples: end a relay test that is due. True if the relay should move."""
+        if self._test_until is None or ticks_diff(now_ms, self._test_until) < 0:
+            return False
+        self._begin(now_ms)
+        self._end_test_if_due(now_ms)
+        self._fill()
+        return True
+
+    def off_left_ms(self, now_ms):
+        """Milliseconds of the current POWER_OFF still to go (0 in any other state)."""
+        if self._state != states.POWER_OFF:
+            return 0
+        left = self._off_ms - ticks_diff(now_ms, self._since)
+        return left if left > 0 else 0
+
+    def relay_test_held_ms(self, now_ms):
+        """How long the running (or just ended) relay test has held the relay."""
+        return ticks_diff(now_ms, self._test_start)
+
     # -- helpers -------------------------------------------------------------------------------
+
+    def _end_test_if_due(self, now_ms):
+        if self._test_until is not None and ticks_diff(now_ms, self._test_until) >= 0:
+            self._test_until = None
 
     def _begin(self, now_ms):
         d = self.decision
@@ -401,18 +477,26 @@ class Supervisor:
         self._pending = cause
         self._pending_reason = text
 
-    def _try_cut(self, now_ms, cause, text, manual):
-        # Returns None when power is now off, else why not (a WAIT_* constant or a refusal).
+    def _guard(self, now_ms):
+        # The guards every interruption passes, whoever asks for it (docs/safety.md): None when
+        # a cut is allowed now, else why not (a WAIT_* constant).
         if not self._settled:
             return WAIT_SETTLE
         if self._faulted:
             return WAIT_FAULT
-        det = self._det
         if (
             self._unit == states.DEFROSTING
-            and det.defrost_elapsed_ms(now_ms) <= self._defrost_max_ms
+            and self._det.defrost_elapsed_ms(now_ms) <= self._defrost_max_ms
         ):
             return WAIT_DEFROST
+        return None
+
+    def _try_cut(self, now_ms, cause, text, manual, test_ms=0):
+        # Returns None when power is now off, else why not (a WAIT_* constant or a refusal).
+        # `test_ms` > 0: a relay test of that length instead of a POWER_OFF.
+        why = self._guard(now_ms)
+        if why is not None:
+            return why
         n = len(self._cycles)
         if n >= self._max_cycles:
             if manual:
@@ -422,13 +506,43 @@ class Supervisor:
                 )
             self._lockout(cause, text)
             return None
+        if n and self._life_s - self._cycles[n - 1] < GAP_S:
+            return WAIT_GAP
         self._cycles.append(self._life_s)
-        self._cause = cause
         self._pending = None
         self._pending_reason = None
         self._blocked = None
+        if test_ms:
+            saved = self._save()
+        else:
+            self._cause = cause
+            self._enter(states.POWER_OFF, now_ms, "power off: %s" % text)
+            saved = self._save()
+        if not saved:
+            # A cut the store cannot remember would be forgotten at the next reboot and repeated:
+            # it is not made. The unit stays powered and a person is asked to look.
+            self._lock(
+                cause,
+                "%s, but the power cycle could not be recorded (%s): a technician is needed. "
+                "The unit stays powered." % (text, self._store.fault),
+            )
+            return None if not manual else "the power cycle could not be recorded; locked out"
+        if test_ms:
+            self._test_until = ticks_add(now_ms, test_ms)
+            self._test_start = now_ms
+            self._event(
+                {
+                    "event": states.EV_RELAY_TEST,
+                    "reason": "Relay test: cutting the unit's power for %d ms (%s; counted as "
+                    "interruption %d of %d allowed in 24 h)."
+                    % (test_ms, text, n + 1, self._max_cycles),
+                    "ms": test_ms,
+                    "cycles_in_window": n + 1,
+                    "limit": self._max_cycles,
+                }
+            )
+            return None
         off_s = self._off_ms // 1000
-        self._enter(states.POWER_OFF, now_ms, "power off: %s" % text)
         self._event(
             {
                 "event": states.EV_POWER_OFF,
@@ -440,7 +554,6 @@ class Supervisor:
                 "limit": self._max_cycles,
             }
         )
-        self._save()
         return None
 
     def _power_on(self, now_ms, off):
@@ -497,13 +610,17 @@ class Supervisor:
 
     def _lockout(self, cause, text):
         n = len(self._cycles)
-        reason = (
+        self._lock(
+            cause,
             "%s, but %d power cycles in the last 24 h reached the limit of %d: a technician is "
-            "needed. The unit stays powered." % (text, n, self._max_cycles)
+            "needed. The unit stays powered." % (text, n, self._max_cycles),
         )
+
+    def _lock(self, cause, reason):
         self._pending = None
         self._pending_reason = None
         self._blocked = None
+        self._test_until = None
         self._lockout_reason = reason
         self._enter(states.LOCKOUT, self._last_ms, reason)
         self._event(
@@ -511,7 +628,7 @@ class Supervisor:
                 "event": states.EV_LOCKOUT,
                 "reason": reason[0].upper() + reason[1:],
                 "cause": cause,
-                "cycles_in_window": n,
+                "cycles_in_window": len(self._cycles),
                 "limit": self._max_cycles,
                 "failed": self._failed,
             }
@@ -519,8 +636,9 @@ class Supervisor:
         self._save()
 
     def _save(self):
+        # True when the record is on flash (or there is no store); False sets Decision.fault.
         if self._store is None:
-            return
+            return True
         ok = self._store.save(
             {
                 "v": RECORD_VERSION,
@@ -536,11 +654,13 @@ class Supervisor:
         self._saved_life_s = self._life_s
         if not ok:
             self.decision.fault = self._store.fault
+        return ok
 
     def _fill(self):
         d = self.decision
         state = self._state
-        d.power_cut = state == states.POWER_OFF
+        d.relay_test = self._test_until is not None
+        d.power_cut = state == states.POWER_OFF or d.relay_test
         d.unit_state = self._unit
         d.mode = self._det.mode
         d.state = state

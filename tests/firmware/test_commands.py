@@ -28,6 +28,15 @@ def _settled_rig():
     return rig
 
 
+def _in_test_mode(rig, ttl_s=600):
+    """Turn test mode on (injected readings are refused without it); returns the rig."""
+    rig.send('{"cmd": "test_mode", "on": true, "ttl_s": %d}\n' % ttl_s)
+    rig.poll()
+    r = rig.replies()[-1]
+    assert r["ok"] is True and r["test_mode"] is True, r
+    return rig
+
+
 def _lockout_rig():
     path = _locked_out_store("defrost too long, but 3 power cycles in the last 24 h")
     rig = Rig(store_path=path)
@@ -264,8 +273,7 @@ def test_power_cycle_beyond_the_24_h_limit_is_refused():
 
 
 def test_relay_test_energises_the_relay_for_the_time_asked_then_releases_it():
-    rig = Rig()
-    rig.app.run(periods=1)
+    rig = _settled_rig()
     rig.send('{"cmd": "relay_test", "ms": 500, "id": 8}\n')
     t0 = rig.clock.ticks_ms()
     rig.poll(t0)
@@ -282,8 +290,7 @@ def test_relay_test_energises_the_relay_for_the_time_asked_then_releases_it():
 
 
 def test_relay_test_holds_through_a_sample_taken_meanwhile():
-    rig = Rig()
-    rig.app.run(periods=1)
+    rig = _settled_rig()
     rig.send('{"cmd": "relay_test", "ms": 2000}\n')
     t0 = rig.clock.ticks_ms()
     rig.poll(t0)
@@ -324,12 +331,12 @@ def test_relay_test_is_refused_during_a_power_off():
 
 
 def test_inject_overrides_the_readings_and_marks_samples_until_it_expires():
-    rig = Rig()
+    rig = _in_test_mode(Rig())
     r = rig.command('{"cmd": "inject", "coil_c": -8.5, "amps": 6.2, "ttl_s": 12, "id": 9}')[-1]
     assert r["ok"] is True and r["ttl_s"] == 12 and r["fields"] == ["coil_c", "amps"]
     rig.app.run(periods=3)
     s = rig.samples()
-    # Sample at t=0 (before the command), then t=5, 10 overridden; t=15 is past 12 s.
+    # Sample at t=0 (before the commands), then t=5, 10 overridden; t=15 is past 12 s.
     assert "injected" not in s[0]
     assert s[1]["injected"] is True and s[1]["coil"] == -8.5 and s[1]["amps"] == 6.2
     assert s[2]["injected"] is True
@@ -340,14 +347,14 @@ def test_inject_overrides_the_readings_and_marks_samples_until_it_expires():
 
 
 def test_inject_a_sensor_fault():
-    rig = Rig()
+    rig = _in_test_mode(Rig())
     rig.command('{"cmd": "inject", "ambient_fault": "short"}', periods=2)
     s = rig.samples()[-1]
     assert s["amb"] is None and s["faults"] == {"ambient": "short"} and s["injected"] is True
 
 
 def test_inject_ttl_0_ends_the_override():
-    rig = Rig()
+    rig = _in_test_mode(Rig())
     rig.command('{"cmd": "inject", "coil_c": 1.0}', periods=1)
     r = rig.command('{"cmd": "inject", "ttl_s": 0}', periods=2)[-1]
     assert r["ok"] is True and r["injected"] is False
@@ -369,6 +376,7 @@ def test_inject_rejects_bad_arguments_without_overriding_anything():
         ('{"cmd": "inject", "coil": 1}', "'coil': not an argument of inject"),
     )
     rig.app.run(periods=1)
+    _in_test_mode(rig)
     for line, error in cases:
         rig.send(line + "\n")
         rig.poll()
@@ -513,6 +521,7 @@ def test_line_reader_hands_over_lines_and_flags_over_long_ones():
 def test_status_tells_how_long_an_override_has_left():
     rig = Rig()
     rig.app.run(periods=1)
+    _in_test_mode(rig)
     rig.send('{"cmd": "inject", "amps": 5, "ttl_s": 30}\n')
     rig.poll()
     rig.send('{"cmd": "status"}\n')

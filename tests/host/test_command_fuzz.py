@@ -55,6 +55,8 @@ def _is_valid_state_command(line):
         "clear_lockout",
         "relay_test",
         "inject",
+        "test_mode",
+        "repl",
         "reboot",
         "config_set",
     )
@@ -155,7 +157,7 @@ def test_read_only_commands_between_garbage_are_answered_and_change_nothing(pair
 def test_the_fuzz_would_notice_a_state_change():
     # The same harness with a valid command: the state does change, so the check above can fail.
     rig, out = _rig()
-    rig.send(b'{"cmd": "inject", "coil_c": 1}\n')
+    rig.send(b'{"cmd": "test_mode", "on": true}\n{"cmd": "inject", "coil_c": 1}\n')
     rig.app.poll(rig.clock.ticks_ms())
     assert rig.app.injected is True
     assert rig.app.supervisor.decision.state == states.WATCHING

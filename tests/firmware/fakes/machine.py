@@ -42,14 +42,20 @@ class Pin:
         self._value = 0 if value is None else int(bool(value))
         # The level given at construction (None if none): a pin made with value= never glitches.
         self.init_value = value
+        # Level changes written, oldest first (the last 64): every write would fill a small
+        # MicroPython heap within minutes of a simulated day (the LED is written every 50 ms).
         self.writes = []
         _made_pins.append(self)
 
     def value(self, v=None):
         if v is None:
             return self._value
-        self._value = int(bool(v))
-        self.writes.append(self._value)
+        v = int(bool(v))
+        if v != self._value:
+            if len(self.writes) >= 64:
+                self.writes.pop(0)
+            self.writes.append(v)
+        self._value = v
         return None
 
     def on(self):
