@@ -7,11 +7,12 @@ NODE_STAMP := node_modules/.installed
 PYTEST_ARGS ?=
 
 PORT ?= auto
-.PHONY: help setup test bench lint format mpy clean monitor
+.PHONY: help setup test bench lint format mpy clean monitor fuzz
 
 help:
 	@echo "make test    set up .venv from pyproject.toml and run the whole test suite"
 	@echo "make bench   print the benchmark table (bench/)"
+	@echo "make fuzz    the adversarial whole-board suite at length (FUZZ_EXAMPLES=3000)"
 	@echo "make lint    ruff check + format check"
 	@echo "make mpy     compile firmware/ to .mpy with mpy-cross into build/mpy"
 	@echo "make monitor PORT=/dev/ttyUSB0   live view of a board (PORT=auto finds it)"
@@ -33,6 +34,13 @@ test: $(STAMP) $(NODE_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The whole-board adversarial suite at length (docs/safety.md); make test runs 60 histories.
+FUZZ_EXAMPLES ?= 3000
+fuzz: $(STAMP)
+	SPLITGUARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider \
+		tests/host/test_board_adversarial.py tests/host/test_command_fuzz.py \
+		tests/host/test_supervisor_properties.py --hypothesis-show-statistics
 
 bench: $(STAMP) $(NODE_STAMP)
 	$(PY) -m bench

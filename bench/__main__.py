@@ -17,6 +17,7 @@ MODULES = [
     "bench_logger",
     "bench_replay",
     "bench_scenarios",
+    "bench_adversarial",
 ]
 
 

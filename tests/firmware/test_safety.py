@@ -83,11 +83,11 @@ def test_repl_hands_over_with_the_unit_powered_ctrl_c_on_and_a_watchdog_that_end
     rig.app.kbd_intr = kbd
     rig.app.run(periods=0)
     r = _cmd(rig, '{"cmd": "repl", "id": "f"}')
-    assert r["ok"] is True and r["watchdog_s"] == 120
+    assert r["ok"] is True and r["watchdog_s"] == 30
     assert rig.app.handed_over is True
     assert rig.hal.power_cut() is False
     assert kbd.calls[-1] == 3 and set(kbd.calls[:-1]) == {-1}
-    assert machine.made_wdts()[-1].timeout == 120000
+    assert machine.made_wdts()[-1].timeout == 30000
     rig.app.run(periods=5)  # returns at once: the board is the REPL's now
     assert rig.samples()[-1]["t"] < rig.clock.ticks_ms() or rig.samples() == []
 
