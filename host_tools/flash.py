@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from splitguard import VERSION, config
+from splitguard.supervisor import WAIT_SETTLE
 
 from host_tools import mpy, serial_link
 from host_tools.errors import CliError
@@ -409,14 +410,17 @@ def bring_up(port: str, board: dict, device: dict, relay: str, timeout_s: float)
         "released (unit powered)" if not s.get("cut") else "holding power off",
     )
     if s.get("sup") == "WATCHING":
-        chk.failed += relay_test(port, relay)
+        settle_s = float(device.get("supervisor", {}).get("boot_settle_min", 3)) * 60.0
+        chk.failed += relay_test(port, relay, settle_s + 60.0)
     else:
         chk.line(None, "relay test", "skipped: supervisor is %s" % s.get("sup"))
     return chk.failed
 
 
-def relay_test(port: str, relay: str) -> int:
-    """The relay test: relay "yes" runs it, "no" skips it, "ask" asks on a terminal."""
+def relay_test(port: str, relay: str, settle_wait_s: float = 240.0) -> int:
+    """The relay test: relay "yes" runs it, "no" skips it, "ask" asks on a terminal.
+
+    It counts as one of the board's power interruptions in 24 h (docs/safety.md)."""
     chk = Check()
     if relay == "no":
         chk.line(None, "relay test", "skipped")
@@ -427,16 +431,35 @@ def relay_test(port: str, relay: str) -> int:
             return 0
         answer = input(
             "  Test the relay? The outdoor unit loses power for 1 s (a running compressor stops"
-            " and restarts after its own delay). [y/N] "
+            " and restarts after its own delay); it counts as one of the board's power cycles"
+            " in 24 h. [y/N] "
         )
         if answer.strip().lower() not in ("y", "yes"):
             chk.line(None, "relay test", "skipped")
             return 0
     cmd = b'{"cmd": "relay_test", "id": "flash", "ms": 1000}\n'
-    replies = read_lines(
-        port, lambda m: m.kind == "reply" and m.get("id") == "flash", 30.0, send=cmd
-    )
-    reply = next((m for m in replies if m.kind == "reply" and m.get("id") == "flash"), None)
+    # The board never cuts power while its sensors settle after boot (boot_settle_min, 3 min
+    # by default): a relay test is an interruption like any other. Wait for it, saying so.
+    deadline = time.monotonic() + settle_wait_s
+    waited = False
+    while True:
+        replies = read_lines(
+            port, lambda m: m.kind == "reply" and m.get("id") == "flash", 30.0, send=cmd
+        )
+        reply = next((m for m in replies if m.kind == "reply" and m.get("id") == "flash"), None)
+        if (
+            reply is not None
+            and not reply.get("ok")
+            and reply.get("refused") == WAIT_SETTLE
+            and time.monotonic() < deadline
+        ):
+            if not waited:
+                say("        relay test: waiting for the sensors to settle after boot (the board")
+                say("        never cuts power before; boot_settle_min in the device config)")
+                waited = True
+            time.sleep(5.0)
+            continue
+        break
     if reply is None:
         chk.line(False, "relay test", "no reply")
     elif not reply.get("ok"):

@@ -88,3 +88,35 @@ def test_a_board_that_answers_with_boot_rom_text_is_quoted():
         "/dev/ttyUSB0", b"ets Jul 29 2019 12:21:46\r\nwaiting for download\r\n"
     )
     assert "waiting for download" in err.details[0]
+
+
+def _reply(**fields):
+    from host_tools.protocol import Message
+
+    data = {"v": 1, "kind": "reply", "seq": 3, "t": 1000, "id": flash.HANDOVER_ID}
+    data.update(fields)
+    return Message("reply", 3, 1000, data)
+
+
+def test_flash_stops_when_the_board_holds_power_off_and_says_how_long_to_wait(monkeypatch):
+    # docs/safety.md promise 1: flashing would end the off-time early, so nothing is interrupted.
+    refused = _reply(
+        ok=False,
+        refused="refused in state POWER_OFF: the supervisor is holding the unit's power off",
+        off_left_s=1234,
+    )
+    monkeypatch.setattr(flash, "read_lines", lambda *a, **k: [refused])
+    with pytest.raises(CliError) as exc:
+        flash.hand_over("/dev/null")
+    text = str(exc.value)
+    assert "refused in state POWER_OFF" in text
+    assert "try again in 20 min 34 s" in text
+    assert "Nothing was interrupted" in text
+
+
+def test_flash_goes_ahead_when_the_board_hands_over_or_does_not_answer(monkeypatch):
+    monkeypatch.setattr(flash, "read_lines", lambda *a, **k: [_reply(ok=True, repl=True)])
+    assert flash.hand_over("/dev/null")["repl"] is True
+    # No splitguard firmware answering (none, an older one, at the REPL): Ctrl-C as before.
+    monkeypatch.setattr(flash, "read_lines", lambda *a, **k: [])
+    assert flash.hand_over("/dev/null") is None
