@@ -40,6 +40,12 @@ STORE_FILE = "splitguard_state.json"
 CRASH_FILE = "splitguard_crashes.json"
 
 
+def whole_ms(value, ms_per_unit):
+    """`value` units as whole milliseconds (an int), rounded to the nearest: exact for every
+    value a config can hold, in single precision too (2.5 s -> 2500, 1.5 min -> 90000)."""
+    return int(value * ms_per_unit + 0.5)
+
+
 class App:
     """One control loop around one Supervisor, with the host's commands and the serial queue."""
 
@@ -448,8 +454,10 @@ def build(
         sensors,
         supervisor,
         Reporter(outbox.put, outbox),
-        device["sample_period_s"] * 1000,
-        device["supervisor"]["lockout_clear_hold_s"] * 1000,
+        # Whole milliseconds once, here: time.ticks_add and time.sleep_ms take only ints on
+        # MicroPython, and a setting such as 2.5 s must not crash the board in a loop.
+        whole_ms(device["sample_period_s"], 1000),
+        whole_ms(device["supervisor"]["lockout_clear_hold_s"], 1000),
         ticks_ms,
         sleep_ms,
         collect,
@@ -609,8 +617,8 @@ def main():
         # (`repl`, `splitguard flash`) it would reset the board mid-copy. It starts when the
         # supervisor could first cut power (boot settle): until then a hang leaves the relay
         # released and the unit powered, which is safe.
-        settle_ms = device["supervisor"]["boot_settle_min"] * 60000
-        app.arm_watchdog(WATCHDOG_MS, time.ticks_add(ticks_ms(), int(settle_ms)))
+        settle_ms = whole_ms(device["supervisor"]["boot_settle_min"], 60000)
+        app.arm_watchdog(WATCHDOG_MS, time.ticks_add(ticks_ms(), settle_ms))
         app.run()  # returns only after `repl`: the relay is released, Ctrl-C enabled
         hal.set_power_cut(False)
     except KeyboardInterrupt:

@@ -467,3 +467,18 @@ def test_a_garbage_flood_never_pushes_a_power_off_event_out_of_the_queue():
     rig.poll()
     assert len(rig.events(states.EV_POWER_OFF)) == 1
     assert rig.app.outbox.dropped_total > 300  # replies went instead
+
+
+# -- 7. Every accepted setting runs on the board (the App's side of it) -------------------------
+
+
+def test_fractional_periods_reach_the_clock_as_whole_milliseconds():
+    # time.ticks_add and time.sleep_ms take only ints on MicroPython: 2.5 s must become 2500.
+    from splitguard.app import whole_ms
+
+    for value, unit, want in ((2.5, 1000, 2500), (1.5, 60000, 90000), (5, 1000, 5000)):
+        got = whole_ms(value, unit)
+        assert got == want and type(got) is int, (value, got)
+    rig = Rig(device=config.validate_device({"supervisor": {"lockout_clear_hold_s": 2.5}}))
+    assert type(rig.app.clear_hold_ms) is int and rig.app.clear_hold_ms == 2500
+    assert type(rig.app.period_ms) is int
