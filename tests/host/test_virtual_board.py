@@ -223,6 +223,30 @@ def test_ctrl_c_is_ignored_while_the_firmware_supervises(firmware_dir):
         assert not vb.plant.relay_cut
 
 
+def test_a_ctrl_c_byte_does_not_end_a_power_off(firmware_dir):
+    # The attack that once worked: one 0x03 while the supervisor holds power off released the
+    # relay 10 s into a 30 min off. Now the byte is only a byte, and `repl` is refused.
+    with VirtualBoard(speed=60, fs_dir=str(firmware_dir), start="now") as vb:
+        with serial.Serial(vb.port, 115200, timeout=0.2) as s:
+            while _next_message(s, "sample").t < 200_000:  # past the 3 min settle
+                pass
+            s.write(b'{"cmd": "power_cycle", "id": "p"}\n')
+            assert _next_message(s, "reply").get("ok") is True
+            s.write(b"\r\x03\x03\n")  # a garbage line: one error reply, nothing else
+            assert _next_message(s, "reply").get("ok") is False
+            s.write(b'{"cmd": "repl", "id": "r"}\n')
+            reply = _next_message(s, "reply")
+            assert (
+                reply.get("id") == "r"
+                and reply.get("ok") is False
+                and reply.get("off_left_s") > 1700
+            )
+            for _ in range(3):
+                later = _next_message(s, "sample")
+            assert later.get("sup") == "POWER_OFF" and later.get("cut") is True
+        assert vb.plant.relay_cut
+
+
 def test_the_repl_command_hands_over_and_an_unused_repl_returns_to_supervision(firmware_dir):
     # The way in for a flashing host: `repl` stops supervision with the unit powered and Ctrl-C
     # back on; the watchdog, started with 30 s and no longer fed, resets the board into
