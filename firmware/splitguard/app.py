@@ -84,6 +84,7 @@ class App:
         # byte on the line can end a power-off or leave the unit unsupervised (docs/safety.md).
         self.kbd_intr = kbd_intr
         self.on_healthy = on_healthy  # called once after HEALTHY_AFTER_S of running
+        self.on_handover = None  # called when `repl` hands the board over
         self.handed_over = False  # run() returned for the `repl` command
         self._handover_since = None
         self._wdt_ms = 0
@@ -406,6 +407,8 @@ class App:
         if self._cancelled(now_ms, "repl"):
             return
         self.hal.set_power_cut(False)
+        if self.on_handover is not None:
+            self.on_handover()
         # A REPL nobody uses must not stay unsupervised: the watchdog, no longer fed, resets
         # the board into supervision unless a flashing host extends it.
         self.hal.start_watchdog(HANDOVER_WDT_MS)
@@ -609,6 +612,7 @@ def main():
         )
         app.kbd_intr = kbd_intr
         app.on_healthy = crashes.healthy
+        app.on_handover = crashes.handed_over
         app.reporter.hello(
             ticks_ms(), VERSION, board["name"], config.config_hash(device), hal.reset_cause()
         )

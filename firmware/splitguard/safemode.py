@@ -29,6 +29,7 @@ class CrashLog:
         self._open = opener if opener is not None else open
         self.count = 0
         self.last = None
+        self.handover = False  # the last boot handed over to the REPL (`repl`)
         try:
             with self._open(path, "r") as f:
                 rec = json.loads(f.read(512))
@@ -38,29 +39,44 @@ class CrashLog:
                 self.count = n
             if isinstance(last, str):
                 self.last = last[:_MAX_CAUSE]
+            self.handover = rec.get("handover") is True
         except Exception:  # noqa: BLE001 - missing or garbled: no crashes known
             pass
 
     def _write(self):
         try:
-            if self.count == 0:
+            if self.count == 0 and not self.handover:
                 self._fs.remove(self.path)
                 return True
+            rec = {"n": self.count, "last": self.last}
+            if self.handover:
+                rec["handover"] = True
             with self._open(self.path, "w") as f:
-                f.write(json.dumps({"n": self.count, "last": self.last}))
+                f.write(json.dumps(rec))
             return True
         except Exception:  # noqa: BLE001 - a full flash must not turn a crash into a worse one
             return False
 
     def at_boot(self, reset_cause):
         """Account for the reset that started this boot (hal.reset_cause() text)."""
+        was_handover = self.handover
+        if was_handover:
+            self.handover = False
         if reset_cause == "power_on":
-            if self.count:
+            if self.count or was_handover:
                 self.count = 0
                 self.last = None
                 self._write()
-        elif reset_cause == "watchdog":
+        elif reset_cause == "watchdog" and not was_handover:
             self.crashed("watchdog reset: the control loop stopped being serviced")
+        elif was_handover:
+            # The watchdog of an unused REPL after `repl` brought us back: not a crash.
+            self._write()
+
+    def handed_over(self):
+        """The board is handing its console to the REPL: the next watchdog reset is expected."""
+        self.handover = True
+        self._write()
 
     def crashed(self, cause):
         """One more crash in a row, for `cause` (a sentence)."""

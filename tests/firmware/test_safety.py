@@ -482,3 +482,16 @@ def test_fractional_periods_reach_the_clock_as_whole_milliseconds():
     rig = Rig(device=config.validate_device({"supervisor": {"lockout_clear_hold_s": 2.5}}))
     assert type(rig.app.clear_hold_ms) is int and rig.app.clear_hold_ms == 2500
     assert type(rig.app.period_ms) is int
+
+
+def test_the_watchdog_of_an_unused_repl_is_not_counted_as_a_crash():
+    path = _store_path()
+    for _ in range(6):
+        safemode.CrashLog(path, os).handed_over()  # `repl`, then nobody used the REPL
+        log = safemode.CrashLog(path, os)
+        assert log.handover is True
+        log.at_boot("watchdog")
+    log = safemode.CrashLog(path, os)
+    assert log.count == 0 and not log.safe_mode() and log.handover is False
+    log.at_boot("watchdog")  # a watchdog reset without a handover before it is a crash
+    assert safemode.CrashLog(path, os).count == 1
