@@ -12,8 +12,10 @@ Datasheet tables (tests/data, sources in each file's header):
 """
 
 import math
+import struct
 
 from spec import close, raises, read_rt_table
+from splitguard import thermistor
 from splitguard.thermistor import Thermistor
 
 MURATA = "ntc_murata_ncp18xh103f03rb.csv"
@@ -133,7 +135,7 @@ def test_three_point_steinhart_hart_within_0_2c_of_table_semitec_103at():
 
 
 def test_three_points_taken_from_a_beta_curve_reproduce_it():
-    # c comes out as rounding noise around 0: accepted as a pure β curve, not rejected.
+    # c is rounding noise around 0 there: taken as 0 where it is negative, not rejected.
     beta = Thermistor.from_beta(10000, 3950)
     fit = Thermistor.from_points([(t, beta.ohms(t)) for t in (-40.0, 10.0, 60.0)])
     for t in range(-40, 101, 5):
@@ -409,3 +411,238 @@ def test_spec_rejects_unknown_keys_and_wrong_shapes():
     assert "[a, b, c]" in _message(Thermistor.from_spec, {"coefficients": [1e-3, 2.4e-4]})
     assert "object" in _message(Thermistor.from_spec, [1, 2, 3])
     assert "at least 2" in _message(Thermistor.from_spec, {"table": [[25, 10000]]})
+
+
+def test_big_numbers_and_absurd_values_raise_value_error_naming_the_input():
+    cases = (
+        ([(-40.0, 1e308), (60.0, 1e-300)], "row 1 (t=-40.0): resistance"),
+        ([(-40.0, 1e-4), (60.0, 1e-5)], "row 1 (t=-40.0): resistance"),
+        ([(0.0, 10**400), (25.0, 10000.0)], "row 1 resistance"),  # too large for a float
+        ([(-250.0, 10**6), (0.0, 1000.0)], "row 1 temperature"),  # outside -200..1000 °C
+        ([(-300.0, 10**6), (0.0, 1000.0)], "absolute zero"),
+        ([(25.0, 10000.0), (1e30, 1000.0)], "row 2 temperature"),
+    )
+    for rows, words in cases:
+        msg = _message(Thermistor.from_table, rows)
+        assert words in msg, msg
+    assert "beta_k" in _message(Thermistor.from_beta, 10000, 1e-300)
+    assert "r25_ohm" in _message(Thermistor.from_beta, 1e308, 3950)
+    assert "t0_c" in _message(Thermistor.from_beta, 10000, 3950, 10**400)
+
+
+def test_rows_closer_than_32_bit_floats_can_tell_apart_are_refused():
+    # 10000.0 and 9999.99999999 are one number in 32 bits; so are 0.0 and 0.001 °C at 273 K.
+    for rows in (
+        [(-40.0, 10000.0), (60.0, 9999.99999999)],
+        [(0.0, 27219.0), (0.001, 17926.0)],
+        [(-40.0, 1e15), (-39.99, 1e-3)],
+    ):
+        msg = _message(Thermistor.from_table, rows)
+        assert "row 2" in msg and "too close" in msg, msg
+    msg = _message(Thermistor.from_points, [(0.0, 10000.0), (1e-9, 9999.9), (60.0, 3000.0)])
+    assert "point 2" in msg and "too close" in msg, msg
+
+
+def test_a_steep_table_end_extrapolated_past_the_resistance_domain_is_refused():
+    msg = _message(Thermistor.from_table, [(-40.0, 1e14), (-39.0, 1e13)])  # β ≈ 126000 K
+    assert "coldest" in msg and "5 K" in msg, msg
+
+
+def test_a_formula_leaving_the_resistance_domain_or_barely_changing_is_refused():
+    for a, b, c in ((1e-3, 1e-30, 0.0), (1e300, 1e-300, 1e-300), (-1e308, 1e308, 1e308)):
+        assert "outside" in _message(Thermistor.from_coefficients, a, b, c), (a, b, c)
+    # Every temperature within 1 ± 1e-100 ohm: no NTC, and 1/T = 0 at exactly 1 ohm.
+    assert "local beta" in _message(Thermistor.from_coefficients, 0.0, 2.4e-4, 1e300)
+    # β = 150 K with R25 = e^33 ≈ 2e14 Ω: 1/T from terms 190 times its size at 155 °C, which
+    # 32-bit floats cannot subtract to 0.03 K.
+    b = 1.0 / 150.0
+    assert "cancel" in _message(Thermistor.from_coefficients, 1.0 / 298.15 - b * 33.0, b, 0.0)
+
+
+def test_ohms_inverts_a_curve_with_any_small_c():
+    # Cardano's b/c overflowed 32-bit floats below c ≈ 1e-16; ohms() now needs no b/c.
+    for c in (2.0e-7, 1e-9, 1e-13, 1e-20, 1e-40, 0.0):
+        model = Thermistor.from_coefficients(1.009249522e-03, 2.378405444e-04, c)
+        for t in (-60.0, -40.0, 0.0, 25.0, 100.0, 155.0):
+            assert close(model.celsius(model.ohms(t)), t, 1e-6), (c, t)
+
+
+# --- the 3-point fit in 32-bit floats, as on the ESP32 ----------------------------------------
+#
+# The host runs 64-bit floats, the ESP32 32-bit ones. f32() rounds to the nearest 32-bit float;
+# the fit and the model's constructor take a rounding function for every intermediate
+# (thermistor._fit_points, _Formula), and _celsius_f32 replays celsius() operation by operation.
+# Each set must be accepted or refused alike in both widths, with the same message, and read
+# temperatures within 0.05 K of each other.
+
+_INF = float("inf")
+
+
+def f32(x):
+    """x rounded to the nearest 32-bit float, overflowing to ±inf as the ESP32 does."""
+    try:
+        return struct.unpack("f", struct.pack("f", x))[0]
+    except OverflowError:  # CPython refuses to pack it; MicroPython packs inf
+        return _INF if x > 0 else -_INF
+
+
+def fit_f32(points):
+    """(model, None) from the 3-point fit with every operation in 32-bit floats, inputs
+    included, or (None, the ValueError's message)."""
+    try:
+        rows = thermistor._rows([(f32(t), f32(r)) for t, r in points], "points", "point", 3, 3)
+        a, b, c = thermistor._fit_points(rows, f32)
+        return thermistor._Formula(a, b, c, "points", f32), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def fit_f64(points):
+    try:
+        return Thermistor.from_points(points), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def celsius_f32(model, ohms):
+    """model.celsius(ohms) in 32-bit floats, in the firmware's order of operations."""
+    ohms = f32(ohms)
+    if not (model._r_lo <= ohms <= model._r_hi):
+        return float("nan")
+    x = f32(math.log(ohms))
+    y = f32(model._a + f32(x * f32(model._b + f32(f32(model._c * x) * x))))
+    return f32(f32(1.0 / y) - f32(thermistor.KELVIN))
+
+
+CHECK_C = (-55.0, -40.0, -20.0, 0.0, 25.0, 50.0, 75.0, 100.0, 125.0, 150.0)
+
+
+def widths_disagree(points):
+    """None if both widths decide alike and read within 0.05 K, else what differs; with the
+    largest temperature difference found (K) and whether the set was accepted."""
+    m64, err64 = fit_f64(points)
+    m32, err32 = fit_f32(points)
+    if err64 != err32:
+        return "64-bit: %s / 32-bit: %s" % (err64, err32), 0.0, False
+    if m64 is None:
+        return None, 0.0, False
+    worst = 0.0
+    for t in CHECK_C:
+        r = m64.ohms(t)
+        diff = abs(celsius_f32(m32, r) - m64.celsius(r))
+        if not diff <= 0.05:  # also NaN
+            why = "%r °C: 64-bit %r, 32-bit %r" % (t, m64.celsius(r), celsius_f32(m32, r))
+            return why, diff, True
+        if diff > worst:
+            worst = diff
+    return None, worst, True
+
+
+BETAS_K = (3000.0, 3380.0, 3435.0, 3950.0, 3988.0, 4250.0, 4500.0)
+R25S_OHM = (1000.0, 2200.0, 4700.0, 10000.0, 22000.0, 47000.0, 100000.0)
+TRIPLETS_C = (
+    (-20.0, 0.0, 25.0),
+    (-40.0, 10.0, 60.0),
+    (0.0, 25.0, 50.0),
+    (-55.0, 25.0, 150.0),
+    (-40.0, 25.0, 100.0),
+    (-10.0, 0.0, 10.0),
+    (20.0, 25.0, 30.0),
+    (-5.0, 0.0, 5.0),
+)
+
+
+def beta_points(r25, beta_k, temperatures, digits=0):
+    """Points on an exact β curve (64-bit), optionally rounded to `digits` significant digits
+    as a datasheet prints them."""
+    out = []
+    for t in temperatures:
+        r = r25 * math.exp(beta_k * (1.0 / (t + 273.15) - 1.0 / 298.15))
+        out.append((t, float("%.*g" % (digits, r)) if digits else r))
+    return out
+
+
+def test_float32_fit_of_the_old_failure_is_the_beta_curve():
+    # 10 kΩ, β 3950 through -20/0/25 °C: refused as "non-physical" on the ESP32 before, its
+    # c = -2.3e-12 of 32-bit noise under a cut-off of -2.5e-13.
+    points = beta_points(10000.0, 3950.0, (-20.0, 0.0, 25.0))
+    model, err = fit_f32(points)
+    assert err is None, err
+    assert model._c < 1e-11  # 32-bit noise of a true 0; a real part's is about 1e-7
+    for t in CHECK_C:
+        assert close(celsius_f32(model, beta_points(10000.0, 3950.0, (t,))[0][1]), t, 0.001), t
+
+
+def test_points_on_a_beta_curve_are_accepted_alike_in_32_and_64_bit_floats():
+    n = 0
+    for beta_k in BETAS_K:
+        for r25 in R25S_OHM:
+            for temperatures in TRIPLETS_C:
+                points = beta_points(r25, beta_k, temperatures)
+                why, _, accepted = widths_disagree(points)
+                assert why is None, (beta_k, r25, temperatures, why)
+                assert accepted, (beta_k, r25, temperatures)
+                n += 1
+    assert n == 392
+
+
+def test_points_too_close_for_the_span_are_refused_alike_in_32_and_64_bit_floats():
+    # 1 K apart around 25 °C, a curve over -60…155 °C could move by 0.1 K from 32-bit rounding
+    # alone (measured: up to 0.05 K 0.5 K apart), so both widths refuse it, even on an exact
+    # β curve, where a 64-bit host would have given the right one.
+    for beta_k in BETAS_K:
+        for r25 in R25S_OHM:
+            points = beta_points(r25, beta_k, (24.0, 25.0, 26.0))
+            why, _, accepted = widths_disagree(points)
+            assert why is None and not accepted, (beta_k, r25, why)
+            assert "too close together" in fit_f64(points)[1]
+    # 5 K either side is enough.
+    for beta_k in BETAS_K:
+        assert widths_disagree(beta_points(10000.0, beta_k, (20.0, 25.0, 30.0)))[2], beta_k
+
+
+def test_points_rounded_like_a_datasheet_decide_alike_in_32_and_64_bit_floats():
+    # 2 to 5 significant digits: β curves whose rounding bends them either way, so that some
+    # sets fall on each side of the FIT_TOL_K test.
+    accepted = refused = 0
+    for beta_k in (3000.0, 3435.0, 3950.0, 4500.0):
+        for r25 in (1000.0, 10000.0, 100000.0):
+            for temperatures in TRIPLETS_C:
+                for digits in (2, 3, 4, 5):
+                    points = beta_points(r25, beta_k, temperatures, digits)
+                    why, _, ok = widths_disagree(points)
+                    assert why is None, (points, why)
+                    if ok:
+                        accepted += 1
+                    else:
+                        refused += 1
+    assert accepted > 200 and refused > 30, (accepted, refused)
+
+
+DATASHEET_TRIPLETS_C = (
+    (-40.0, 10.0, 60.0),
+    (-20.0, 0.0, 25.0),
+    (0.0, 25.0, 50.0),
+    (-40.0, 25.0, 100.0),
+    (-10.0, 0.0, 10.0),
+    (20.0, 25.0, 30.0),
+)
+
+
+def test_datasheet_points_and_mistyped_ones_decide_alike_in_32_and_64_bit_floats():
+    accepted = refused = 0
+    for name in (MURATA, VISHAY, TDK, SEMITEC):
+        table = read_rt_table(name)
+        for temperatures in DATASHEET_TRIPLETS_C:
+            lo, mid, hi = [_row(table, t) for t in temperatures]
+            for typo in (1.0, 0.8, 0.9, 0.97, 0.99, 0.999, 1.001, 1.01, 1.03, 1.1, 1.2):
+                points = [(temperatures[0], lo), (temperatures[1], mid * typo)]
+                points.append((temperatures[2], hi))
+                why, _, ok = widths_disagree(points)
+                assert why is None, (name, points, why)
+                assert ok or typo != 1.0, (name, temperatures)  # every real row set fits
+                if ok:
+                    accepted += 1
+                else:
+                    refused += 1
+    assert accepted > 100 and refused > 50, (accepted, refused)
