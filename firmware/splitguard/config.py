@@ -13,8 +13,10 @@ import json
 
 from splitguard.compat import const
 
-# Field kinds.
-_NUM = const(0)  # int or float
+# Field kinds. What the firmware does with a number decides its kind: a value that becomes
+# ticks, a sleep or an int must be one the board's single-precision floats convert exactly, the
+# same as CPython's doubles (time.ticks_add and time.sleep_ms take only ints on MicroPython).
+_NUM = const(0)  # int or float, used as a float (temperatures go through float32 fixed point)
 _INT = const(1)  # whole number (a float with no fraction is accepted and stored as int)
 _CHOICE = const(2)  # one of a tuple of values (lo holds the tuple)
 _BOOL = const(3)
@@ -24,6 +26,10 @@ _THERM = const(6)  # thermistor spec, replaced as a whole
 _CT = const(7)  # CT clamp spec, replaced as a whole
 _PIN = const(8)  # GPIO number; chip rules checked after the whole board is read
 _VERSION = const(9)  # "1.23" or "1.23.0"
+# Whole or in steps of 0.25 of the unit (stored as int when whole): for durations the firmware
+# turns into milliseconds. A quarter is an exact binary fraction, so x * 60000 (minutes) or
+# x * 1000 (seconds) is an exact whole number in float32 as in a double, truncated or rounded.
+_QUARTER = const(10)
 
 # A field is (name, kind, default, lo, hi, unit). _REQUIRED as default: must be present.
 # _OPTIONAL: may be absent, and then is absent from the result too.
@@ -35,23 +41,23 @@ _THERMISTOR_FORMS = ("beta", "table", "points", "coefficients")
 _SUPERVISOR = (
     # Longest published manufacturer cap (S-D1, S-D10: 15 min); floor 8 because a unit may
     # legitimately run 7.5 min defrosts (S-D8, S-D9) and a lower limit would flag them.
-    ("defrost_max_min", _NUM, 15, 8, 60, "minutes"),
+    ("defrost_max_min", _QUARTER, 15, 8, 60, "minutes"),
     ("frequent_defrost_count", _INT, 3, 2, 10, "defrosts"),
     # No published unit starts defrosts less than 30 min apart (S-D5, S-D16, S-D20).
-    ("frequent_defrost_interval_min", _NUM, 30, 10, 120, "minutes"),
-    ("recovery_timeout_min", _NUM, 10, 3, 60, "minutes"),
+    ("frequent_defrost_interval_min", _QUARTER, 30, 10, 120, "minutes"),
+    ("recovery_timeout_min", _QUARTER, 10, 3, 60, "minutes"),
     # 30 min is the common manual-reset advice and the peer project's RELAY_OFF_TIME (S-D30);
     # the 5 min floor protects the compressor and is not negotiable.
-    ("power_off_min", _NUM, 30, 5, 240, "minutes"),
+    ("power_off_min", _QUARTER, 30, 5, 240, "minutes"),
     ("max_cycles_per_24h", _INT, 3, 1, 10, "power cycles"),
-    ("boot_settle_min", _NUM, 3, 1, 30, "minutes"),
-    ("lockout_clear_hold_s", _NUM, 5, 2, 30, "seconds"),
+    ("boot_settle_min", _QUARTER, 3, 1, 30, "minutes"),
+    ("lockout_clear_hold_s", _QUARTER, 5, 2, 30, "seconds"),
 )
 
 _DETECTOR = (
     ("running_amps", _NUM, 1.0, 0.2, 10, "A"),
     ("frost_delta_k", _NUM, 5.0, 2, 15, "K"),  # S-D30, S-D31
-    ("frost_hold_min", _NUM, 5, 1, 60, "minutes"),  # S-D30
+    ("frost_hold_min", _QUARTER, 5, 1, 60, "minutes"),  # S-D30
     ("frost_ambient_min_c", _NUM, -12.0, -30, 10, "°C"),  # S-D24
     ("frost_ambient_max_c", _NUM, 5.0, -30, 10, "°C"),  # S-D26
     # Lowest published termination is 3.1 °C (S-D6); below 0 °C ice cannot have melted.
@@ -62,7 +68,8 @@ _DETECTOR = (
 )
 
 _DEVICE = (
-    ("sample_period_s", _NUM, 5, 1, 60, "seconds"),
+    # Whole seconds: the sampling schedule, the simulator and replay all step in whole seconds.
+    ("sample_period_s", _INT, 5, 1, 60, "seconds"),
     ("mains_hz", _CHOICE, 50, (50, 60), None, "Hz"),
     ("coil_thermistor", _THERM, None, None, None, None),
     ("ambient_thermistor", _THERM, None, None, None, None),
@@ -102,13 +109,34 @@ _BOARD = (
     ("notes", _STR, _OPTIONAL, None, None, None),
 )
 
-# Optional ADC window overrides for the CT input, in µV at the pin (CTClamp.from_spec).
-_CT_RAILS = (
-    ("low_uv", _NUM, _OPTIONAL, 0, 3600000, "uV"),
-    ("high_uv", _NUM, _OPTIONAL, 0, 3600000, "uV"),
-    ("bias_min_uv", _NUM, _OPTIONAL, 0, 3600000, "uV"),
-    ("bias_max_uv", _NUM, _OPTIONAL, 0, 3600000, "uV"),
+# Sensor specs (replaced as a whole, never merged with the default spec).
+_BETA = (
+    ("r25_ohm", _NUM, _REQUIRED, 100, 1000000, "ohm"),
+    ("beta_k", _NUM, _REQUIRED, 1000, 10000, "K"),
+    # r25_ohm is the resistance at t0_c (25 °C unless given), as Thermistor.from_beta.
+    ("t0_c", _NUM, _OPTIONAL, -55, 150, "°C"),
 )
+
+_CT_CURRENT = (
+    ("turns", _NUM, _REQUIRED, 100, 10000, "turns"),
+    ("burden_ohm", _NUM, _REQUIRED, 1, 10000, "ohm"),
+)
+
+_CT_VOLTAGE = (
+    ("rated_amps", _NUM, _REQUIRED, 1, 200, "A"),
+    ("rated_volts", _NUM, _REQUIRED, 0.1, 3.3, "V"),
+)
+
+# Optional ADC window overrides for the CT input, in µV at the pin (CTClamp.from_spec). Whole:
+# the clamp's sample window works in int µV.
+_CT_RAILS = (
+    ("low_uv", _INT, _OPTIONAL, 0, 3600000, "uV"),
+    ("high_uv", _INT, _OPTIONAL, 0, 3600000, "uV"),
+    ("bias_min_uv", _INT, _OPTIONAL, 0, 3600000, "uV"),
+    ("bias_max_uv", _INT, _OPTIONAL, 0, 3600000, "uV"),
+)
+
+_CT_TYPES = {"current": _CT_CURRENT, "voltage": _CT_VOLTAGE}
 
 _ADC_PINS = ("coil_adc_pin", "ambient_adc_pin", "ct_adc_pin")
 _PIN_FIELDS = (
@@ -201,19 +229,46 @@ def _choice_text(choices, unit):
     return text + " " + unit if unit else text
 
 
-def _number(v, path, errors, lo=None, hi=None, unit=None, whole=False):
-    """The number v if it is one (and in range), else None with a line added to errors."""
+def _floor(x):
+    f = int(x)
+    return f - 1 if f > x else f
+
+
+def _number(v, path, errors, lo=None, hi=None, unit=None, kind=_NUM):
+    """The number v if it is one (and in range), else None with a line added to errors.
+
+    kind _INT: whole, returned as an int; _QUARTER: whole (returned as an int) or a multiple of
+    0.25 (an exact binary fraction, returned as a float); _NUM: any finite number, as given.
+    """
     if not _is_number(v):
         errors.append("%s: expected a number, got %s" % (path, show_value(v)))
         return None
     if not _finite(v):
         errors.append("%s: expected a finite number, got %s" % (path, show_value(v)))
         return None
-    if whole:
+    of = " of " + unit if unit else ""
+    if kind == _INT:
         if v != int(v):
-            errors.append("%s: expected a whole number, got %s" % (path, show_value(v)))
+            errors.append("%s: %s is not a whole number%s" % (path, show_value(v), of))
             return None
         v = int(v)
+    elif kind == _QUARTER:
+        q = v * 4
+        if q != int(q):
+            below = _floor(q) / 4
+            errors.append(
+                "%s: %s is not in steps of 0.25%s (nearest: %s or %s)"
+                % (
+                    path,
+                    show_value(v),
+                    " " + unit if unit else "",
+                    _num_text(below),
+                    _num_text(below + 0.25),
+                )
+            )
+            return None
+        if v == int(v):
+            v = int(v)
     if lo is not None and (v < lo or v > hi):
         errors.append(
             "%s: %s is out of range (allowed %s)" % (path, show_value(v), _range_text(lo, hi, unit))
@@ -306,8 +361,8 @@ def _section(data, fields, path, errors, fill_defaults):
 
 
 def _field(v, kind, default, lo, hi, unit, path, errors, fill_defaults):
-    if kind in (_NUM, _INT):
-        return _number(v, path, errors, lo, hi, unit, kind == _INT)
+    if kind in (_NUM, _INT, _QUARTER):
+        return _number(v, path, errors, lo, hi, unit, kind)
     if kind == _CHOICE:
         for c in lo:
             if (type(c) is type(v) or (_is_number(c) and _is_number(v))) and c == v:
@@ -329,7 +384,7 @@ def _field(v, kind, default, lo, hi, unit, path, errors, fill_defaults):
     if kind == _VERSION:
         return _version(v, path, errors)
     if kind == _PIN:
-        return _number(v, path, errors, 0, 48, None, True)
+        return _number(v, path, errors, 0, 48, None, _INT)
     if kind == _SECTION:
         return _section(v, default, path, errors, fill_defaults)
     if kind == _THERM:
@@ -398,13 +453,7 @@ def _thermistor(v, path, errors):
     body = v[form]
     n_errors = len(errors)
     if form == "beta":
-        fields = (
-            ("r25_ohm", _NUM, _REQUIRED, 100, 1000000, "ohm"),
-            ("beta_k", _NUM, _REQUIRED, 1000, 10000, "K"),
-            # r25_ohm is the resistance at t0_c (25 °C unless given), as Thermistor.from_beta.
-            ("t0_c", _NUM, _OPTIONAL, -55, 150, "°C"),
-        )
-        spec = _section(body, fields, here, errors, False)
+        spec = _section(body, _BETA, here, errors, False)
     elif form == "table":
         spec = _rows(body, here, errors, 2, 2, 1000)
     elif form == "points":
@@ -425,18 +474,8 @@ def _ct(v, path, errors):
         errors.append("%s: expected an object, got %s" % (path, show_value(v)))
         return None
     kind = v.get("type")
-    if kind == "voltage":
-        fields = (
-            ("type", _STR, _REQUIRED, None, None, None),
-            ("rated_amps", _NUM, _REQUIRED, 1, 200, "A"),
-            ("rated_volts", _NUM, _REQUIRED, 0.1, 3.3, "V"),
-        ) + _CT_RAILS
-    elif kind == "current":
-        fields = (
-            ("type", _STR, _REQUIRED, None, None, None),
-            ("turns", _NUM, _REQUIRED, 100, 10000, "turns"),
-            ("burden_ohm", _NUM, _REQUIRED, 1, 10000, "ohm"),
-        ) + _CT_RAILS
+    if isinstance(kind, str) and kind in _CT_TYPES:
+        fields = (("type", _STR, _REQUIRED, None, None, None),) + _CT_TYPES[kind] + _CT_RAILS
     else:
         if "type" in v:
             errors.append(
@@ -449,6 +488,18 @@ def _ct(v, path, errors):
     n_errors = len(errors)
     spec = _section(v, fields, path, errors, False)
     return spec if len(errors) == n_errors else None
+
+
+# What user data can make a sensor fit or the JSON parser raise; each becomes a line naming the
+# field or file instead of a traceback. ArithmeticError: an OverflowError or ZeroDivisionError
+# from extreme table values; MemoryError: a large table on the board's small heap; recursion: a
+# deeply nested file (CPython's RecursionError; MicroPython raises RuntimeError and has no name
+# for it).
+try:
+    _DEEP = RecursionError
+except NameError:
+    _DEEP = RuntimeError
+_USER_DATA_ERRORS = (ValueError, TypeError, LookupError, ArithmeticError, MemoryError, _DEEP)
 
 
 def _physics(cfg, errors):
@@ -471,7 +522,7 @@ def _physics(cfg, errors):
             continue
         try:
             cls.from_spec(cfg[name])
-        except (ValueError, TypeError, KeyError) as exc:
+        except _USER_DATA_ERRORS as exc:
             errors.append("%s: %s" % (name, exc))
 
 
@@ -481,6 +532,48 @@ def _physics(cfg, errors):
 def _fail(errors, filename):
     prefix = (filename + ": ") if filename else ""
     raise ConfigError([prefix + e for e in errors], filename)
+
+
+_KIND_NAMES = {
+    _NUM: "number",
+    _INT: "whole",
+    _QUARTER: "quarter",
+    _CHOICE: "choice",
+    _BOOL: "bool",
+    _STR: "string",
+    _PIN: "whole",
+    _VERSION: "version",
+}
+
+
+def field_list(board=False):
+    """Every setting of the device config (or board file) as (path, kind, default, lo, hi, unit).
+
+    Read from the tables themselves, for tests and tools, so a setting added later is covered
+    without anyone listing it. kind: "number" (any finite number), "whole", "quarter" (whole or
+    in steps of 0.25), "choice" (lo holds the choices), "bool", "string", "version"; default is
+    "required" or "optional" for a field without one. A sensor spec's fields are listed under
+    their form: coil_thermistor.beta.r25_ohm, ct.current.turns, ct.voltage.rated_volts.
+    """
+    out = []
+    _walk(_BOARD if board else _DEVICE, "", out)
+    return out
+
+
+def _walk(fields, path, out):
+    for name, kind, default, lo, hi, unit in fields:
+        here = _join(path, name)
+        if kind == _SECTION:
+            _walk(default, here, out)
+        elif kind == _THERM:
+            _walk(_BETA, here + ".beta", out)
+        elif kind == _CT:
+            for ct_type in ("current", "voltage"):
+                _walk(_CT_TYPES[ct_type] + _CT_RAILS, here + "." + ct_type, out)
+        else:
+            if kind == _PIN:
+                lo, hi = 0, 48
+            out.append((here, _KIND_NAMES[kind], default, lo, hi, unit))
 
 
 def default_device():
@@ -567,7 +660,7 @@ def load_json(path):
         raise ConfigError(["%s: %s" % (path, reason)], path) from None
     try:
         return json.loads(text)
-    except ValueError as exc:
+    except (ValueError, MemoryError, _DEEP) as exc:
         line = getattr(exc, "lineno", None)
         msg = getattr(exc, "msg", None) or str(exc)
         if line is not None:

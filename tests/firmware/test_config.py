@@ -5,6 +5,7 @@ run in the MicroPython VM as well as under CPython.
 """
 
 import math
+import struct
 
 from spec import DATA_DIR, raises
 from splitguard.config import (
@@ -12,6 +13,7 @@ from splitguard.config import (
     canonical_json,
     config_hash,
     default_device,
+    field_list,
     is_board,
     load_board,
     load_device,
@@ -69,6 +71,16 @@ def _board(name):
 
 def _fmt(x):
     return "%d" % x if x == int(x) else str(x)
+
+
+def _f32(x):
+    """x rounded to the ESP32's single precision (what its float parser and arithmetic give)."""
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+# What the firmware multiplies a duration by to get the milliseconds it gives the clock.
+_MS_PER = {"minutes": 60000, "seconds": 1000}
+_NUMBER_KINDS = ("number", "whole", "quarter")
 
 
 # --- device config: defaults -----------------------------------------------------------------
@@ -177,10 +189,201 @@ def test_every_bound_is_enforced_and_named():
 def test_counts_must_be_whole_numbers():
     errors = _errors(validate_device, _with("supervisor", "frequent_defrost_count", 2.5))
     assert errors == [
-        "config.json: supervisor.frequent_defrost_count: expected a whole number, got 2.5"
+        "config.json: supervisor.frequent_defrost_count: 2.5 is not a whole number of defrosts"
     ]
     cfg = validate_device(_with("supervisor", "frequent_defrost_count", 4.0))
     assert cfg["supervisor"]["frequent_defrost_count"] == 4
+
+
+def test_the_sample_period_is_whole_seconds():
+    # 2.5 once passed the check and crashed the board in a loop (sleep_ms takes only ints);
+    # the simulator and replay step in whole seconds too.
+    errors = _errors(validate_device, {"sample_period_s": 2.5})
+    assert errors == ["config.json: sample_period_s: 2.5 is not a whole number of seconds"]
+    cfg = validate_device({"sample_period_s": 10.0})
+    assert cfg["sample_period_s"] == 10 and type(cfg["sample_period_s"]) is int
+
+
+def test_durations_are_whole_or_quarter_steps_exact_in_single_precision():
+    # boot_settle_min 1.5 once crashed the board (ticks_add takes only ints). A quarter is an
+    # exact binary fraction: x * 60000 (or * 1000) is an exact whole number in the ESP32's
+    # float32 as in a double, so int() or rounding gives the same milliseconds everywhere.
+    quarters = [f for f in field_list() if f[1] == "quarter"]
+    assert len(quarters) >= 7
+    for path, _kind, _default, lo, hi, unit in quarters:
+        section, field = path.split(".") if "." in path else ("", path)
+        per = _MS_PER[unit]  # a new unit needs its own factor here
+        for k in range(lo * 4, hi * 4 + 1):
+            v = k / 4
+            assert _f32(v) == v, (path, v)
+            ms = _f32(_f32(v) * per)
+            assert ms == k * per // 4 and int(ms) == k * per // 4, (path, v, ms)
+            got = validate_device(_with(section, field, _f32(v)))
+            got = got[section][field] if section else got[field]
+            assert got == v, (path, v, got)
+            assert type(got) is (int if k % 4 == 0 else float), (path, v, got)
+        for bad in (lo + 0.1, lo + 0.3, _f32(lo + 0.3), hi - 0.2):
+            errors = _errors(validate_device, _with(section, field, bad))
+            assert len(errors) == 1, errors
+            assert errors[0].startswith("config.json: %s: " % path), errors
+            assert "is not in steps of 0.25 %s" % unit in errors[0], errors
+    errors = _errors(validate_device, _with("supervisor", "boot_settle_min", 1.3))
+    assert errors == [
+        "config.json: supervisor.boot_settle_min: 1.3 is not in steps of 0.25 minutes"
+        " (nearest: 1.25 or 1.5)"
+    ]
+
+
+def test_whole_and_quarter_values_are_the_same_after_float32_rounding():
+    # The board parses JSON into float32: every value the host accepts for a whole or quarter
+    # setting is stored identically from its single-precision twin.
+    for path, kind, _default, lo, hi, _unit in field_list():
+        if kind not in ("whole", "quarter") or path.count(".") > 1:
+            continue
+        section, field = path.split(".") if "." in path else ("", path)
+        for v in (lo, hi, (lo + hi) // 2, lo + 0.5 if kind == "quarter" else lo + 1):
+            a = validate_device(_with(section, field, v))
+            b = validate_device(_with(section, field, _f32(float(v))))
+            assert a == b and config_hash(a) == config_hash(b), (path, v)
+
+
+def test_temperatures_give_the_same_fixed_point_in_single_precision():
+    # The detector turns °C/K settings into 1/256 K through float32 (detector._fixed), on the
+    # host too, so a double on the host and the board's float32 land on the same integer.
+    from splitguard.detector import _to_fixed
+
+    for path, kind, _default, lo, hi, unit in field_list():
+        if kind != "number" or unit not in ("°C", "K") or not path.startswith("detector."):
+            continue
+        for v in (lo, hi, lo + (hi - lo) / 3, lo + 0.1, hi - 0.01):
+            assert _to_fixed(v) == _to_fixed(_f32(v)), (path, v)
+
+
+def test_the_divider_supply_gives_the_same_microvolts_in_single_precision():
+    # hal/esp32.py: int(supply_v * 1e6 + 0.5). Any value given to 1 µV (6 decimals) gives the
+    # same whole µV with float32 arithmetic as with doubles; finer digits mean nothing.
+    for n in range(1000000, 3600001, 997):
+        v = n / 1e6
+        board = int(_f32(_f32(_f32(v) * 1e6) + 0.5))
+        assert board == int(v * 1000000 + 0.5) == n, (v, board)
+
+
+def test_the_bounds_table_above_is_the_validators_own():
+    # BOUNDS pins the published-data ranges; every plain number setting must be in it.
+    listed = [(b[0] + "." + b[1] if b[0] else b[1], b[2], b[3], b[4]) for b in BOUNDS]
+    table = [
+        (f[0], f[3], f[4], f[5])
+        for f in field_list()
+        if f[1] in _NUMBER_KINDS and f[0].split(".")[0] not in _SENSOR_SLOTS
+    ]
+    assert sorted(listed) == sorted(table)
+
+
+_SENSOR_SLOTS = ("coil_thermistor", "ambient_thermistor", "ct")
+
+
+def _bad_values(kind, lo, hi):
+    nan, inf = float("nan"), float("inf")
+    common = ("5", True, None, [1], {"a": 1})
+    if kind in _NUMBER_KINDS:
+        out = (lo - 1, hi + 1, nan, inf, -inf) + common
+        if kind == "whole":
+            out += (lo + 0.5, _f32(lo + 0.5))
+        elif kind == "quarter":
+            out += (lo + 0.1, _f32(lo + 0.3))
+        return out
+    if kind == "choice":
+        numbers = [c for c in lo if not isinstance(c, str)]
+        return ("x", True, None, 7.5, (max(numbers) + 1) if numbers else 1)
+    if kind == "bool":
+        return (1, "true", None, 0)
+    if kind == "string":
+        return (5, None, ["a"], True)
+    return ("abc", 1.23, "1.2.3.4", None, "")  # version
+
+
+def _placed(board, path, value):
+    """(data, the path an error names) with `path` set to value on a valid base."""
+    data = _board("esp32_devkitc.json") if board else {}
+    parts = path.split(".")
+    if not board and parts[0] in _SENSOR_SLOTS:
+        slot, form, field = parts
+        spec = default_device()[slot]
+        if slot == "ct":
+            if spec["type"] != form:
+                spec = {"type": form}
+                for f in field_list():
+                    if f[0].startswith("ct." + form + ".") and f[2] == "required":
+                        spec[f[0].split(".")[2]] = (f[3] + f[4]) / 2
+            spec[field] = value
+            return {slot: spec}, slot + "." + field
+        spec[form][field] = value
+        return {slot: spec}, path
+    node = data
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+    node[parts[-1]] = value
+    return data, path
+
+
+def test_every_rejected_value_is_named_by_its_field():
+    # Derived from the validator's tables: a setting added later is covered here unasked.
+    for board in (False, True):
+        name = "board.json" if board else "config.json"
+        check = validate_board if board else validate_device
+        for path, kind, _default, lo, hi, _unit in field_list(board):
+            for bad in _bad_values(kind, lo, hi):
+                data, named = _placed(board, path, bad)
+                try:
+                    check(data, name)
+                except ConfigError as exc:
+                    errors = exc.errors
+                else:
+                    raise AssertionError("%s = %r was accepted" % (path, bad))
+                prefix = "%s: %s: " % (name, named)
+                assert [e for e in errors if e.startswith(prefix)], (path, bad, errors)
+
+
+class _Raising:
+    """A sensor class whose from_spec raises what user data might make a real fit raise."""
+
+    exc = None
+
+    @classmethod
+    def from_spec(cls, spec):
+        raise cls.exc
+
+
+def test_any_error_from_a_sensor_fit_is_reported_by_field():
+    # An OverflowError from an extreme thermistor table once escaped as a traceback.
+    import splitguard.ct_clamp as ct_clamp
+    import splitguard.thermistor as thermistor
+
+    real_t, real_ct = thermistor.Thermistor, ct_clamp.CTClamp
+    try:
+        for exc in (
+            OverflowError("math range error"),
+            ZeroDivisionError("float division by zero"),
+            MemoryError("memory allocation failed"),
+            IndexError("list index out of range"),
+        ):
+            _Raising.exc = exc
+            thermistor.Thermistor = _Raising
+            ct_clamp.CTClamp = real_ct
+            errors = _errors(validate_device, {}, "c.json")
+            assert errors == [
+                "c.json: coil_thermistor: %s" % exc,
+                "c.json: ambient_thermistor: %s" % exc,
+            ], errors
+            thermistor.Thermistor = real_t
+            ct_clamp.CTClamp = _Raising
+            assert _errors(validate_device, {}, "c.json") == ["c.json: ct: %s" % exc]
+    finally:
+        thermistor.Thermistor, ct_clamp.CTClamp = real_t, real_ct
+    # The input that raised OverflowError: rejected, naming the sensor.
+    table = {"table": [[0, 1e308], [1e300, 1e-308]]}
+    errors = _errors(validate_device, {"coil_thermistor": table}, "c.json")
+    assert len(errors) == 1 and errors[0].startswith("c.json: coil_thermistor: "), errors
 
 
 def test_mains_frequency_is_50_or_60():
@@ -438,6 +641,16 @@ def test_config_hash_changes_with_any_value():
 def test_a_missing_file_is_named():
     errors = _errors(load_json, ROOT + "/firmware/no_such_config.json")
     assert errors == [ROOT + "/firmware/no_such_config.json: no such file"]
+
+
+def test_a_deeply_nested_file_is_an_error_naming_the_file():
+    # CPython's parser raises RecursionError here; the board's may parse it: either way one
+    # line naming the file, never a traceback.
+    path = "/tmp/splitguard_test_config_deep.json"
+    with open(path, "w") as f:
+        f.write("[" * 100000)
+    errors = _errors(load_device, path)
+    assert len(errors) == 1 and errors[0].startswith(path + ": "), errors
 
 
 def test_a_json_syntax_error_names_the_file():
