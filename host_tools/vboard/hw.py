@@ -114,6 +114,14 @@ def sleep_us(us):
         us -= piece
 
 
+def _int_arg(x):
+    # The ESP32 port's time functions take only ints (mp_obj_get_int): a float raises there, so
+    # it must raise here too, or a setting that crashes the board would pass on the virtual one.
+    if not isinstance(x, int) or isinstance(x, bool):
+        raise TypeError("can't convert %s to int" % type(x).__name__)
+    return x
+
+
 class _Time:
     """`time` / `utime`: the firmware's clock, simulated."""
 
@@ -130,16 +138,16 @@ class _Time:
         return _t_us
 
     def ticks_add(self, t, delta):
-        return (t + delta) & _MASK
+        return (_int_arg(t) + _int_arg(delta)) & _MASK
 
     def ticks_diff(self, end, start):
-        return ((end - start + _HALF) & _MASK) - _HALF
+        return ((_int_arg(end) - _int_arg(start) + _HALF) & _MASK) - _HALF
 
     def sleep_ms(self, ms):
-        sleep_us(int(ms) * 1000)
+        sleep_us(_int_arg(ms) * 1000)
 
     def sleep_us(self, us):
-        sleep_us(us)
+        sleep_us(_int_arg(us))
 
     def sleep(self, s):
         sleep_us(int(s * 1000000))
